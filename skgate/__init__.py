@@ -1,0 +1,8 @@
+"""skgate: combine separately trained neural networks into one scikit-learn classifier."""
+
+from ._moe import MixtureOfExperts
+from .experts import Expert
+
+__version__ = "0.1.0"
+
+__all__ = ["Expert", "MixtureOfExperts", "__version__"]

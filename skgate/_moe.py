@@ -1,0 +1,231 @@
+"""MixtureOfExperts: the meta-estimator that combines experts with a gate."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .experts import Expert, ExpertSet
+from .gates import NaiveConcatGate
+
+
+class MixtureOfExperts(ClassifierMixin, _BaseComposition):
+    """One classifier from several experts and a gate.
+
+    Every expert sees each input; the gate turns their outputs into per-sample
+    weights over the experts, and the prediction is the weighted sum of the
+    experts' probabilities placed in the union of their label spaces. Experts
+    may have different, overlapping or disjoint label sets and different input
+    formats (each converts the mixture's input with its ``input_transform``).
+
+    Parameters
+    ----------
+    experts : list of (str, Expert) tuples
+        The experts. Frozen experts (:meth:`Expert.from_pretrained`) are used as
+        they are; the others are trained in ``fit`` on the samples whose labels
+        are in their ``classes`` (on every sample if ``classes`` is None).
+    gate : gate estimator or None, default=None
+        Decides how much to trust each expert per sample, for example
+        :class:`~skgate.gates.NaiveConcatGate`. ``None`` means
+        ``NaiveConcatGate()``.
+
+    Attributes
+    ----------
+    experts_ : list of Expert
+        The fitted experts (frozen experts are the very objects given).
+    named_experts_ : Bunch
+        The fitted experts by name.
+    expert_set_ : ExpertSet
+        The fitted experts as one object: label mapping and batched outputs.
+    gate_ : gate estimator
+        The fitted gate.
+    classes_ : ndarray of shape (n_classes,)
+        The union of the experts' classes.
+    n_features_in_ : int
+        ``X.shape[1]`` seen in ``fit`` (the channels, for images).
+
+    See Also
+    --------
+    Expert : A skorch classifier that can serve as an expert.
+    skgate.gates.NaiveConcatGate : The data-free gate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import Expert, MixtureOfExperts
+    >>> from skgate.datasets import load_mnist_sample
+    >>> from skgate.models import LeNet5
+    >>> X, y = load_mnist_sample(return_X_y=True)
+    >>> def lenet(digits):
+    ...     return Expert(LeNet5, module__n_classes=5, module__input_size=28,
+    ...                   classes=digits, max_epochs=2, lr=0.05, train_split=None,
+    ...                   verbose=0, random_state=0)
+    >>> moe = MixtureOfExperts([("low", lenet([0, 1, 2, 3, 4])),
+    ...                         ("high", lenet([5, 6, 7, 8, 9]))])
+    >>> moe.fit(X[::2], y[::2]).predict(X[1:6:2]).shape
+    (3,)
+    >>> moe.route_proba(X[1:6:2]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints = {
+        "experts": [list],
+        "gate": [HasMethods(["fit", "route_proba"]), None],
+    }
+
+    def __init__(self, experts, gate=None):
+        self.experts = experts
+        self.gate = gate
+
+    # -- parameters (as in scikit-learn's VotingClassifier) -----------------------------
+    @property
+    def named_experts(self):
+        """The experts by name, as a Bunch."""
+        return Bunch(**dict(self.experts))
+
+    def get_params(self, deep=True):
+        """Parameters, with ``<expert name>__<param>`` and ``gate__<param>`` when deep."""
+        return self._get_params("experts", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters, including ``<expert name>__<param>`` and ``gate__<param>``."""
+        self._set_params("experts", **params)
+        return self
+
+    def _check_experts(self):
+        if len(self.experts) == 0:
+            raise ValueError("experts is empty: a MixtureOfExperts needs at least one expert.")
+        for item in self.experts:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+                raise TypeError(
+                    f"experts must be a list of (name, Expert) tuples, got an item {item!r}."
+                )
+        names = [name for name, _ in self.experts]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"Expert names must be unique; duplicated: {duplicates}.")
+        self._validate_names(names)
+        for name, expert in self.experts:
+            if not isinstance(expert, Expert):
+                raise TypeError(
+                    f"Expert {name!r} is a {type(expert).__name__}; experts must be "
+                    "skgate.Expert instances (wrap a trained module with Expert.from_pretrained)."
+                )
+
+    # -- fitting ------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Train the experts that are not frozen, then fit the gate.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format (for images: float32 NCHW in [0, 1]).
+        y : array-like of shape (n_samples,) or None
+            Labels in the union label space. Only needed when an expert must be
+            trained or the gate learns from labels.
+
+        Returns
+        -------
+        self : MixtureOfExperts
+        """
+        self._check_experts()
+        if y is None:
+            X = validate_data(self, X, allow_nd=True, dtype=np.float32)
+        else:
+            X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
+            check_classification_targets(y)
+            y = column_or_1d(y)
+
+        fitted = []
+        for name, expert in self.experts:
+            expert = clone(expert)  # a frozen expert clones to itself
+            if not expert.frozen:
+                if y is None:
+                    raise ValueError(
+                        f"Expert {name!r} is not frozen and must be trained, so fit needs y."
+                    )
+                mine = np.ones(len(y), bool) if expert.classes is None else np.isin(
+                    y, np.asarray(expert.classes)
+                )
+                if not mine.any():
+                    raise ValueError(
+                        f"Expert {name!r} has no training sample: none of y's labels is in its "
+                        f"classes {list(expert.classes)}."
+                    )
+                expert.fit(X[mine], y[mine])
+            fitted.append((name, expert))
+        self.expert_set_ = ExpertSet(fitted)
+        self.experts_ = self.expert_set_.experts
+        self.named_experts_ = Bunch(**dict(fitted))
+        self.classes_ = self.expert_set_.classes_
+        if y is not None:
+            self.expert_set_.owners(y)  # every label must belong to some expert
+
+        gate = NaiveConcatGate() if self.gate is None else self.gate
+        self.gate_ = clone(gate)
+        data_free = getattr(self.gate_, "_data_free", False)
+        outputs = self._outputs(X[:0] if data_free else X)
+        self.gate_.fit(outputs, None if data_free else y)
+        return self
+
+    # -- prediction ---------------------------------------------------------------------
+    def _outputs(self, X):
+        return self.expert_set_.outputs(X, layers=self.gate_.expert_layers())
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
+
+    def expert_outputs(self, X):
+        """One forward pass of every expert over ``X``, with what the gate needs.
+
+        Returns
+        -------
+        outputs : ExpertOutputs
+        """
+        return self._outputs(self._validate_X(X))
+
+    def predict_proba(self, X):
+        """Probabilities over ``classes_``: the gate-weighted sum of the experts'.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        outputs = self.expert_outputs(X)
+        weights = self.gate_.route_proba(outputs)
+        return self.expert_set_.combine(outputs.probas, weights)
+
+    def predict(self, X):
+        """Predicted labels: ``classes_[argmax(predict_proba(X))]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def route_proba(self, X):
+        """The gate's weights over the experts, shape ``(n_samples, n_experts)``."""
+        return self.gate_.route_proba(self.expert_outputs(X))
+
+    def route(self, X):
+        """Index (in ``experts_``) of the expert with the largest weight per sample."""
+        return self.route_proba(X).argmax(axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

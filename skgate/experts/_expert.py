@@ -1,0 +1,344 @@
+"""Expert: a skorch classifier that knows its labels, its input format and its layers."""
+
+from contextlib import ExitStack
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import ValidSplit
+from skorch.utils import is_dataset, to_device, to_tensor
+
+PENULTIMATE = "penultimate"
+
+
+def _encoded_accuracy(net, X, y):
+    """Accuracy of the output column indices against encoded targets (skorch scoring)."""
+    return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
+
+
+def encode_labels(y, classes, *, who="expert"):
+    """Return the column index of each label of ``y`` in ``classes``.
+
+    Raises a ``ValueError`` naming the labels that are not in ``classes``.
+    """
+    y = np.asarray(y)
+    classes = np.asarray(classes)
+    try:
+        sorter = np.argsort(classes, kind="stable")
+        pos = np.searchsorted(classes, y, sorter=sorter)
+    except TypeError as exc:
+        raise TypeError(
+            f"The labels of y ({y.dtype}) cannot be compared with the classes of the {who} "
+            f"({classes.dtype}); use labels of one type."
+        ) from exc
+    pos = np.clip(pos, 0, len(classes) - 1)
+    idx = sorter[pos]
+    unknown = classes[idx] != y
+    if np.any(unknown):
+        missing = np.unique(y[unknown])
+        raise ValueError(
+            f"y contains labels that the {who} does not know: {missing[:10].tolist()}"
+            f"{' ...' if len(missing) > 10 else ''}; its classes are {classes.tolist()}."
+        )
+    return idx.astype(np.int64)
+
+
+def _last_linear(module):
+    last = None
+    for sub in module.modules():
+        if isinstance(sub, torch.nn.Linear):
+            last = sub
+    return last
+
+
+class Expert(NeuralNetClassifier):
+    """A skorch classifier that can serve as an expert in a :class:`MixtureOfExperts`.
+
+    On top of :class:`skorch.NeuralNetClassifier` an expert knows
+
+    - ``classes``: the global label of each of its output columns (any labels,
+      integers or strings); the mixture's label space is the union of its
+      experts' classes;
+    - ``input_transform``: a callable applied to every float32 batch tensor
+      (on the expert's device) before the module, turning the mixture's input
+      format into the expert's own (for example a torchvision ``transforms.v2``
+      pipeline that converts channels, pads and normalises);
+    - its activations: :meth:`forward_outputs` returns the logits and any
+      named layer (``"penultimate"``: the input of the last linear layer) from
+      one forward pass.
+
+    An expert built with :meth:`from_pretrained` is *frozen*: ``clone`` returns
+    it unchanged, ``fit`` does nothing and ``set_params`` refuses, as with
+    :class:`sklearn.frozen.FrozenEstimator`, so that a grid search over a
+    mixture never retrains it.
+
+    Parameters
+    ----------
+    module : torch module class or instance
+        Returns logits, shape ``(n_samples, n_classes)``.
+    criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
+        Loss on the module's logits.
+    classes : array-like of labels or None, default=None
+        The label of each output column, in column order. ``None`` learns them
+        from ``y`` in ``fit`` (sorted); in a mixture such an expert is trained on
+        every label.
+    input_transform : callable or None, default=None
+        Applied to each float32 batch tensor before the module, for training
+        and prediction alike.
+    frozen : bool, default=False
+        Whether the expert is already trained and must not change. Set by
+        :meth:`from_pretrained`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds torch (weights initialisation, shuffling, dropout) during ``fit``
+        without touching the global torch random state.
+    **kwargs
+        Any other :class:`skorch.NeuralNetClassifier` argument (``max_epochs``,
+        ``lr``, ``optimizer``, ``batch_size``, ``device``, ``callbacks``,
+        ``train_split``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Labels of the output columns.
+    module_ : torch.nn.Module
+        The trained module.
+
+    See Also
+    --------
+    MixtureOfExperts : Combines experts with a gate.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skgate import Expert
+    >>> module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> expert = Expert.from_pretrained(module, classes=["cat", "dog"])
+    >>> expert.predict(np.ones((3, 4), dtype=np.float32)).shape
+    (3,)
+    >>> logits, layers = expert.forward_outputs(np.ones((3, 4)), layers=["penultimate"])
+    >>> logits.shape, layers["penultimate"].shape
+    ((3, 2), (3, 4))
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        criterion=torch.nn.CrossEntropyLoss,
+        train_split=ValidSplit(5, stratified=True),
+        classes=None,
+        input_transform=None,
+        frozen=False,
+        random_state=None,
+        **kwargs,
+    ):
+        super().__init__(
+            module, *args, criterion=criterion, train_split=train_split, classes=classes, **kwargs
+        )
+        self.input_transform = input_transform
+        self.frozen = frozen
+        self.random_state = random_state
+
+    def __setattr__(self, name, value):
+        # torchvision transforms are torch modules; skorch would treat one as a trainable
+        # component and refuse it outside `initialize`. It is a plain parameter here.
+        if name == "input_transform":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    @classmethod
+    def from_pretrained(cls, module, *, classes, input_transform=None, **kwargs):
+        """Build a frozen expert from an already trained torch module.
+
+        Parameters
+        ----------
+        module : torch.nn.Module instance
+            The trained module; it is used as is (not copied, never trained).
+        classes : array-like of labels
+            The global label of each of the module's output columns.
+        input_transform : callable or None, default=None
+            See :class:`Expert`.
+        **kwargs
+            Other :class:`Expert` arguments (``device``, ``batch_size``...).
+
+        Returns
+        -------
+        expert : Expert
+            An initialised, frozen expert.
+        """
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                "from_pretrained expects a trained torch.nn.Module instance, "
+                f"got {type(module).__name__}."
+            )
+        if classes is None or len(classes) == 0:
+            raise ValueError("from_pretrained needs `classes`: the label of each output column.")
+        kwargs.setdefault("verbose", 0)
+        expert = cls(
+            module, classes=list(classes), input_transform=input_transform, frozen=True, **kwargs
+        )
+        return expert.initialize()
+
+    # -- frozen behaviour ---------------------------------------------------------------
+    def __sklearn_clone__(self):
+        if self.frozen:
+            return self
+        return super().__sklearn_clone__()
+
+    def set_params(self, **kwargs):
+        if getattr(self, "frozen", False) and getattr(self, "initialized_", False):
+            raise ValueError(
+                f"Cannot set {sorted(kwargs)} on a frozen expert: it is already trained and "
+                "must not change. Build a new expert to change it."
+            )
+        return super().set_params(**kwargs)
+
+    def __sklearn_is_fitted__(self):
+        return bool(getattr(self, "initialized_", False)) and (
+            self.frozen or bool(getattr(self, "history_", None))
+        )
+
+    # -- training -----------------------------------------------------------------------
+    @property
+    def _default_callbacks(self):
+        # skorch's default 'accuracy' scoring would compare labels with the encoded
+        # targets the module is trained on; score the column indices instead.
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            (
+                "valid_acc",
+                EpochScoring(_encoded_accuracy, name="valid_acc", lower_is_better=False),
+            ),
+            ("print_log", PrintLog()),
+        ]
+
+    def fit(self, X, y, **fit_params):
+        """Train the module from scratch on ``(X, y)``; ``y`` holds labels from ``classes``.
+
+        A frozen expert is returned unchanged.
+        """
+        if self.frozen:
+            return self if self.initialized_ else self.initialize()
+        with ExitStack() as stack:
+            if self.random_state is not None:
+                stack.enter_context(torch.random.fork_rng(devices=[]))
+                seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+                torch.manual_seed(seed)
+            return super().fit(X, y, **fit_params)  # initialises, then calls partial_fit
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training on ``(X, y)``; a frozen expert is returned unchanged."""
+        if self.frozen:
+            return self if self.initialized_ else self.initialize()
+        if y is None:
+            raise ValueError(f"{type(self).__name__}.fit needs labels y.")
+        y = np.asarray(y)
+        check_classification_targets(y)
+        classes = np.asarray(self.classes) if self.classes is not None else np.unique(y)
+        y_enc = encode_labels(y, classes)
+        if isinstance(X, np.ndarray) and np.issubdtype(X.dtype, np.floating):
+            X = X.astype(np.float32, copy=False)
+        super().partial_fit(X, y_enc, **fit_params)
+        self.classes_inferred_ = classes
+        return self
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device)
+        if isinstance(x, torch.Tensor):
+            if x.dtype != torch.float32:
+                x = x.to(torch.float32)
+            if self.input_transform is not None:
+                x = self.input_transform(x)
+        return self.module_(x, **fit_params)
+
+    # -- inference ----------------------------------------------------------------------
+    def _batches(self, X):
+        """Yield float32 CPU tensors of consecutive batches of an array, without copies."""
+        X = np.asarray(X)
+        batch_size = self._inference_batch_size() or max(len(X), 1)
+        writable = X.flags.writeable
+        for start in range(0, len(X), batch_size):
+            chunk = X[start : start + batch_size]
+            if chunk.dtype != np.float32 or not writable:
+                chunk = np.array(chunk, dtype=np.float32)
+            yield torch.from_numpy(chunk)
+
+    def _inference_batch_size(self):
+        params = self.get_params_for("iterator_valid")
+        size = params.get("batch_size", self.batch_size)
+        return None if size == -1 else size
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        # Arrays are sliced into batches directly: skorch's Dataset + DataLoader path
+        # collates sample by sample, which costs more than a LeNet forward pass.
+        if training or is_dataset(X) or not isinstance(X, np.ndarray):
+            yield from super().forward_iter(X, training=training, device=device)
+            return
+        for batch in self._batches(X):
+            yield to_device(self.evaluation_step((batch, None), training=False), device)
+
+    def forward_outputs(self, X, layers=()):
+        """Logits and requested activations of one forward pass over ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format (the expert applies its
+            ``input_transform``).
+        layers : sequence of str, default=()
+            ``"penultimate"`` (the input of the module's last linear layer) or
+            names of submodules (``dict(module.named_modules())``), whose output
+            is returned. Activations are flattened to ``(n_samples, n_features)``.
+
+        Returns
+        -------
+        logits : ndarray of shape (n_samples, n_classes)
+        activations : dict of str to ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        captured = {name: [] for name in layers}
+        handles = []
+        try:
+            for name in layers:
+                handles.append(self._hook(name, captured[name]))
+            chunks = [
+                y if not isinstance(y, tuple) else y[0]
+                for y in self.forward_iter(np.asarray(X), training=False)
+            ]
+        finally:
+            for handle in handles:
+                handle.remove()
+        logits = torch.cat(chunks).numpy() if chunks else np.empty((0, len(self.classes_)))
+        activations = {name: torch.cat(parts).numpy() for name, parts in captured.items()}
+        return logits, activations
+
+    def _hook(self, name, store):
+        def keep(tensor):
+            store.append(tensor.detach().flatten(1).to("cpu", torch.float32))
+
+        if name == PENULTIMATE:
+            last = _last_linear(self.module_)
+            if last is None:
+                raise ValueError(
+                    f"The expert's module {type(self.module_).__name__} has no torch.nn.Linear "
+                    "layer, so it has no 'penultimate' activation; name a layer instead."
+                )
+            return last.register_forward_pre_hook(lambda mod, args: keep(args[0]))
+        modules = dict(self.module_.named_modules())
+        if name not in modules or name == "":
+            raise ValueError(
+                f"Unknown layer {name!r} for expert module {type(self.module_).__name__}; "
+                f"expected 'penultimate' or one of {[n for n in modules if n]}."
+            )
+        return modules[name].register_forward_hook(lambda mod, args, out: keep(out))
+
+    def predict(self, X):
+        """Predict the label (from ``classes_``) of each sample."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -1,0 +1,172 @@
+"""ExpertSet: the fitted experts of one mixture, and their outputs on one input."""
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.special import softmax
+
+from ._expert import encode_labels
+
+
+class ExpertOutputs:
+    """The result of one forward pass of every expert over the same input.
+
+    This is what a gate sees: it never runs the experts itself unless it needs
+    passes over other inputs (augmented views), for which it gets ``X`` and the
+    :class:`ExpertSet`.
+
+    Attributes
+    ----------
+    expert_set : ExpertSet
+        The experts that produced the outputs.
+    X : ndarray
+        The input, in the mixture's format.
+    logits : list of ndarray of shape (n_samples, n_classes_k)
+        Each expert's logits, in its own column order.
+    activations : list of dict of str to ndarray
+        Each expert's requested activations, flattened to 2-D.
+    """
+
+    def __init__(self, expert_set, X, logits, activations):
+        self.expert_set = expert_set
+        self.X = X
+        self.logits = logits
+        self.activations = activations
+        self._probas = None
+
+    @property
+    def n_experts(self):
+        return len(self.logits)
+
+    @property
+    def n_samples(self):
+        return len(self.X)
+
+    @property
+    def probas(self):
+        """Each expert's softmax probabilities, computed once."""
+        if self._probas is None:
+            self._probas = [softmax(z, axis=1) for z in self.logits]
+        return self._probas
+
+    def layer(self, name):
+        """The activation ``name`` of every expert, as a list of 2-D arrays."""
+        if name == "logits":
+            return self.logits
+        try:
+            return [acts[name] for acts in self.activations]
+        except KeyError:
+            raise ValueError(
+                f"The experts' outputs hold no activation {name!r}; the gate must request it."
+            ) from None
+
+
+class ExpertSet:
+    """The fitted experts of one mixture, seen as one object.
+
+    Owns the label mapping: the union label space, where each expert's output
+    columns go in it, and which experts own a label.
+
+    Parameters
+    ----------
+    named_experts : list of (str, Expert)
+        Fitted experts.
+
+    Attributes
+    ----------
+    names : list of str
+    experts : list of Expert
+    classes_ : ndarray of shape (n_classes,)
+        The union of the experts' classes, sorted.
+    columns_ : list of ndarray of int
+        For each expert, the index in ``classes_`` of each of its output columns.
+    """
+
+    def __init__(self, named_experts):
+        self.names = [name for name, _ in named_experts]
+        self.experts = [expert for _, expert in named_experts]
+        expert_classes = [np.asarray(e.classes_) for e in self.experts]
+        for name, classes in zip(self.names, expert_classes):
+            if len(np.unique(classes)) != len(classes):
+                raise ValueError(
+                    f"Expert {name!r} lists a class twice in {classes.tolist()}; each output "
+                    "column must have its own label."
+                )
+        try:
+            self.classes_ = np.unique(np.concatenate(expert_classes))
+        except TypeError as exc:
+            kinds = {name: c.dtype.kind for name, c in zip(self.names, expert_classes)}
+            raise TypeError(
+                f"The experts' classes mix label types that cannot be sorted together: {kinds}; "
+                "use one type (all integers or all strings)."
+            ) from exc
+        self.columns_ = [encode_labels(c, self.classes_) for c in expert_classes]
+        self._members = [np.isin(self.classes_, c) for c in expert_classes]
+
+    def __len__(self):
+        return len(self.experts)
+
+    def outputs(self, X, layers=()):
+        """Run each expert once over ``X``, batched, and collect logits and layers.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, ...)
+        layers : sequence of str, or mapping of expert name to sequence of str
+            Activations to capture, for every expert or per expert.
+
+        Returns
+        -------
+        outputs : ExpertOutputs
+        """
+        logits, activations = [], []
+        for name, expert in zip(self.names, self.experts):
+            wanted = layers.get(name, ()) if isinstance(layers, Mapping) else layers
+            try:
+                z, acts = expert.forward_outputs(X, layers=wanted)
+            except (RuntimeError, ValueError) as exc:
+                raise ValueError(
+                    f"Expert {name!r} could not process the input of shape {np.shape(X)} "
+                    f"(sample shape {np.shape(X)[1:]}): {exc} Check that the mixture's X is in "
+                    "the format the expert's input_transform expects."
+                ) from exc
+            if z.ndim != 2 or z.shape[1] != len(expert.classes_):
+                raise ValueError(
+                    f"Expert {name!r} returned outputs of shape {z.shape}, expected "
+                    f"(n_samples, {len(expert.classes_)}): one column per class."
+                )
+            logits.append(z)
+            activations.append(acts)
+        return ExpertOutputs(self, X, logits, activations)
+
+    def owners(self, y):
+        """Which experts own each label: boolean array of shape (n_samples, n_experts).
+
+        Raises a ``ValueError`` naming labels that no expert knows.
+        """
+        idx = encode_labels(y, self.classes_, who="mixture's experts")
+        return np.stack([member[idx] for member in self._members], axis=1)
+
+    def to_union(self, proba, k):
+        """Place expert ``k``'s per-column values into the union label space."""
+        out = np.zeros((len(proba), len(self.classes_)), dtype=np.float64)
+        out[:, self.columns_[k]] = proba
+        return out
+
+    def combine(self, probas, weights):
+        """Sum of each expert's probabilities, in the union space, weighted per sample.
+
+        Parameters
+        ----------
+        probas : list of ndarray of shape (n_samples, n_classes_k)
+        weights : ndarray of shape (n_samples, n_experts)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        out = np.zeros((len(weights), len(self.classes_)), dtype=np.float64)
+        for k, proba in enumerate(probas):
+            # an expert's columns are distinct, so fancy-indexed += does not drop terms
+            out[:, self.columns_[k]] += weights[:, k : k + 1] * proba
+        return out
