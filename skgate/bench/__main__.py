@@ -1,0 +1,84 @@
+"""``python -m skgate bench <table> [--seeds 0 1 2] [--data-dir DIR] [--out FILE]``.
+
+Reproduces the papers' tables on the real images of ``SKGATE_DATA_DIR`` and
+prints Markdown tables (mean ± std over seeds) next to the papers' numbers.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from ._evaluate import format_table
+from ._naive import PAPER_TABLE2, run_naive
+from ._problems import PROBLEMS
+
+
+def _mean_std(values):
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.4f} ± {values.std():.4f}"
+
+
+def report_naive(results, print_fn=print):
+    """Print the Table 2 reproduction from the per-seed results of :func:`run_naive`."""
+    for problem in PROBLEMS:
+        runs = [r for r in results if r["problem"] == problem]
+        if not runs:
+            continue
+        seeds = [r["seed"] for r in runs]
+        print_fn(f"\n### {problem} (seeds {seeds})\n")
+        names = list(runs[0]["experts"])
+        print_fn("experts on their own test parts: " + ", ".join(
+            f"{n} {_mean_std([r['experts'][n] for r in runs])}" for n in names))
+        print_fn(f"expert training time: {_mean_std([r['train_s'] for r in runs])} s\n")
+        rows = []
+        for i, row in enumerate(runs[0]["gates"]):
+            gate = row["gate"]
+            rows.append({
+                "statistic": gate,
+                "accuracy": _mean_std([r["gates"][i]["accuracy"] for r in runs]),
+                "routing": _mean_std([r["gates"][i]["routing"] for r in runs]),
+                "paper": f"{PAPER_TABLE2[problem][gate]:.4f}" if gate in PAPER_TABLE2[problem]
+                else "-",
+            })
+        print_fn(format_table(rows, ["statistic", "accuracy", "routing", "paper"],
+                              headers=["statistic", "accuracy", "routing accuracy",
+                                       "paper accuracy"]))
+        t = [r["timing"] for r in runs]
+        print_fn(
+            f"\npredict over {t[0]['n_samples']} inputs (batch {t[0]['batch_size']}, median of "
+            f"repeats): {_mean_std([x['predict_s'] for x in t])} s; experts' bare forward "
+            f"passes {_mean_std([x['forward_s'] for x in t])} s; with their input transforms "
+            f"{_mean_std([x['forward_transform_s'] for x in t])} s.\n"
+            f"ratio predict / forward: {_mean_std([x['ratio'] for x in t])}; "
+            f"predict / (forward + transforms): {_mean_std([x['ratio_transform'] for x in t])}"
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m skgate bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("table", choices=["naive"], help="naive: Table 2 (data-free statistics)")
+    parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--out", default=None, help="write the per-seed results as JSON")
+    ns = parser.parse_args(argv)
+    results = []
+    for problem in ns.problems:
+        for seed in ns.seeds:
+            print(f"{problem}, seed {seed} ...", file=sys.stderr, flush=True)
+            result = run_naive(problem, seed, data_dir=ns.data_dir, max_epochs=ns.epochs)
+            results.append({k: v for k, v in result.items()
+                            if k not in ("moe", "problem_data")})
+    report_naive(results)
+    if ns.out:
+        with open(ns.out, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

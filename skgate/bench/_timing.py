@@ -1,0 +1,67 @@
+"""Time a mixture's predict against its experts' own forward passes, in the same run."""
+
+import time
+
+import numpy as np
+import torch
+
+
+def _expert_passes(experts, X, batch_size, *, transform):
+    """Each expert's module over ``X`` in batches, in inference mode.
+
+    With ``transform=False`` the inputs are converted to each expert's format
+    beforehand and the conversion is not timed: the bare forward passes.
+    """
+    if not transform:
+        inputs = []
+        with torch.inference_mode():
+            for expert in experts:
+                x = torch.from_numpy(X)
+                inputs.append(expert.input_transform(x) if expert.input_transform else x)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for k, expert in enumerate(experts):
+            module = expert.module_.eval()
+            for lo in range(0, len(X), batch_size):
+                if transform:
+                    x = torch.from_numpy(X[lo : lo + batch_size]).to(expert.device)
+                    if expert.input_transform is not None:
+                        x = expert.input_transform(x)
+                else:
+                    x = inputs[k][lo : lo + batch_size]
+                module(x)
+    return time.perf_counter() - start
+
+
+def predict_overhead(moe, X, *, repeats=5):
+    """Median seconds of ``moe.predict(X)`` and of the experts' own forward passes.
+
+    The three measurements are interleaved, ``repeats`` times, in one process,
+    so that machine noise affects them alike. The experts' batch size is the
+    one the mixture uses (``iterator_valid__batch_size`` or ``batch_size``).
+
+    Returns
+    -------
+    result : dict
+        ``predict_s``, ``forward_s`` (bare forward passes on inputs already in
+        each expert's format), ``forward_transform_s`` (forward passes including
+        each expert's input transform), and the ratios ``ratio`` =
+        predict / forward and ``ratio_transform`` = predict / forward_transform.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    experts = moe.experts_
+    batch_size = experts[0]._inference_batch_size() or len(X)
+    times = {"predict_s": [], "forward_s": [], "forward_transform_s": []}
+    moe.predict(X[:batch_size])  # warm-up
+    for _ in range(repeats):
+        start = time.perf_counter()
+        moe.predict(X)
+        times["predict_s"].append(time.perf_counter() - start)
+        times["forward_s"].append(_expert_passes(experts, X, batch_size, transform=False))
+        times["forward_transform_s"].append(_expert_passes(experts, X, batch_size, transform=True))
+    result = {key: float(np.median(values)) for key, values in times.items()}
+    result["ratio"] = result["predict_s"] / result["forward_s"]
+    result["ratio_transform"] = result["predict_s"] / result["forward_transform_s"]
+    result["n_samples"] = len(X)
+    result["batch_size"] = batch_size
+    return result
