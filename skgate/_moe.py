@@ -146,7 +146,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             if not expert.frozen:
                 if y is None:
                     raise ValueError(
-                        f"Expert {name!r} is not frozen and must be trained, so fit needs y."
+                        f"Expert {name!r} is not frozen and must be trained: fit requires y to "
+                        "be passed, but the target y is None."
                     )
                 mine = np.ones(len(y), bool) if expert.classes is None else np.isin(
                     y, np.asarray(expert.classes)
@@ -215,6 +216,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def route_proba(self, X):

@@ -41,8 +41,8 @@ def encode_labels(y, classes, *, who="expert"):
     if np.any(unknown):
         missing = np.unique(y[unknown])
         raise ValueError(
-            f"y contains labels that the {who} does not know: {missing[:10].tolist()}"
-            f"{' ...' if len(missing) > 10 else ''}; its classes are {classes.tolist()}."
+            f"y contains labels unknown to the {who}: {missing[:10].tolist()}"
+            f"{' ...' if len(missing) > 10 else ''}; the known classes are {classes.tolist()}."
         )
     return idx.astype(np.int64)
 
@@ -303,11 +303,12 @@ class Expert(NeuralNetClassifier):
         activations : dict of str to ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
+        modules = self.layer_modules(layers)
         captured = {name: [] for name in layers}
         handles = []
         try:
             for name in layers:
-                handles.append(self._hook(name, captured[name]))
+                handles.append(self._hook(name, modules[name], captured[name]))
             chunks = [
                 y if not isinstance(y, tuple) else y[0]
                 for y in self.forward_iter(np.asarray(X), training=False)
@@ -319,25 +320,37 @@ class Expert(NeuralNetClassifier):
         activations = {name: torch.cat(parts).numpy() for name, parts in captured.items()}
         return logits, activations
 
-    def _hook(self, name, store):
+    def layer_modules(self, layers):
+        """The submodule behind each layer name; a clear error for unknown names."""
+        check_is_fitted(self)
+        named = dict(self.module_.named_modules())
+        found = {}
+        for name in layers:
+            if name == PENULTIMATE:
+                found[name] = _last_linear(self.module_)
+                if found[name] is None:
+                    raise ValueError(
+                        f"The expert's module {type(self.module_).__name__} has no "
+                        "torch.nn.Linear layer, so it has no 'penultimate' activation; "
+                        "name a layer instead."
+                    )
+            elif name in named and name != "":
+                found[name] = named[name]
+            else:
+                raise ValueError(
+                    f"Unknown layer {name!r} for expert module {type(self.module_).__name__}; "
+                    f"expected 'penultimate' or one of {[n for n in named if n]}."
+                )
+        return found
+
+    @staticmethod
+    def _hook(name, module, store):
         def keep(tensor):
             store.append(tensor.detach().flatten(1).to("cpu", torch.float32))
 
-        if name == PENULTIMATE:
-            last = _last_linear(self.module_)
-            if last is None:
-                raise ValueError(
-                    f"The expert's module {type(self.module_).__name__} has no torch.nn.Linear "
-                    "layer, so it has no 'penultimate' activation; name a layer instead."
-                )
-            return last.register_forward_pre_hook(lambda mod, args: keep(args[0]))
-        modules = dict(self.module_.named_modules())
-        if name not in modules or name == "":
-            raise ValueError(
-                f"Unknown layer {name!r} for expert module {type(self.module_).__name__}; "
-                f"expected 'penultimate' or one of {[n for n in modules if n]}."
-            )
-        return modules[name].register_forward_hook(lambda mod, args, out: keep(out))
+        if name == PENULTIMATE:  # the input of the last linear layer
+            return module.register_forward_pre_hook(lambda mod, args: keep(args[0]))
+        return module.register_forward_hook(lambda mod, args, out: keep(out))
 
     def predict(self, X):
         """Predict the label (from ``classes_``) of each sample."""

@@ -8,6 +8,10 @@ from scipy.special import softmax
 from ._expert import encode_labels
 
 
+def _label_kind(classes):
+    return "number" if classes.dtype.kind in "biuf" else "string"
+
+
 class ExpertOutputs:
     """The result of one forward pass of every expert over the same input.
 
@@ -92,14 +96,13 @@ class ExpertSet:
                     f"Expert {name!r} lists a class twice in {classes.tolist()}; each output "
                     "column must have its own label."
                 )
-        try:
-            self.classes_ = np.unique(np.concatenate(expert_classes))
-        except TypeError as exc:
-            kinds = {name: c.dtype.kind for name, c in zip(self.names, expert_classes)}
+        kinds = {name: _label_kind(c) for name, c in zip(self.names, expert_classes)}
+        if len(set(kinds.values())) > 1:
             raise TypeError(
-                f"The experts' classes mix label types that cannot be sorted together: {kinds}; "
-                "use one type (all integers or all strings)."
-            ) from exc
+                f"The experts' classes mix label types: {kinds}; use one type for all experts "
+                "(all numbers or all strings)."
+            )
+        self.classes_ = np.unique(np.concatenate(expert_classes))
         self.columns_ = [encode_labels(c, self.classes_) for c in expert_classes]
         self._members = [np.isin(self.classes_, c) for c in expert_classes]
 
@@ -122,6 +125,10 @@ class ExpertSet:
         logits, activations = [], []
         for name, expert in zip(self.names, self.experts):
             wanted = layers.get(name, ()) if isinstance(layers, Mapping) else layers
+            try:  # unknown layer names fail here, before any forward pass
+                expert.layer_modules(wanted)
+            except ValueError as exc:
+                raise ValueError(f"Expert {name!r}: {exc}") from None
             try:
                 z, acts = expert.forward_outputs(X, layers=wanted)
             except (RuntimeError, ValueError) as exc:

@@ -11,14 +11,19 @@ def _max_logit(z, total):
     return z.max(axis=1)
 
 
+def _safe_ratio(numerator, denominator):
+    """``numerator / denominator``, and ``-inf`` (never chosen) where the denominator is 0."""
+    out = np.full(numerator.shape, -np.inf)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
 def _ratio(z, total):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return z.max(axis=1) / z.sum(axis=1)
+    return _safe_ratio(z.max(axis=1), z.sum(axis=1))
 
 
 def _overall_ratio(z, total):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return z.max(axis=1) / total
+    return _safe_ratio(z.max(axis=1), total)
 
 
 def _third_quartile(z, total):
@@ -73,7 +78,7 @@ def expert_scores(logits, statistic):
     """
     total = sum(z.sum(axis=1) for z in logits)
     scores = np.stack([STATISTICS[statistic](z, total) for z in logits], axis=1)
-    return np.nan_to_num(scores, nan=-np.inf)
+    return np.where(np.isnan(scores), -np.inf, scores)
 
 
 class NaiveConcatGate(BaseGate):

@@ -1,0 +1,1 @@
+"""Utilities: test helpers live in the private ``skgate.utils._testing``."""

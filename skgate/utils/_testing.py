@@ -1,0 +1,52 @@
+"""Small experts for tests, examples and the estimator checks."""
+
+import numpy as np
+import torch
+
+from ..experts import Expert
+from ..models import MLP
+
+
+class SizedExpert(Expert):
+    """Test expert whose module gets one output per class seen in fit (classes=None)."""
+
+    def fit(self, X, y, **fit_params):
+        n_classes = len(self.classes) if self.classes is not None else len(np.unique(y))
+        self.set_params(module__n_classes=n_classes)
+        return super().fit(X, y, **fit_params)
+
+
+def tiny_expert(classes=None, *, hidden=(8,), max_epochs=15, random_state=0, **kwargs):
+    """A small, fast MLP expert for generic tabular X (input and output sizes inferred)."""
+    return SizedExpert(
+        MLP,
+        module__n_classes=len(classes) if classes is not None else 2,
+        module__hidden_layer_sizes=hidden,
+        classes=classes,
+        optimizer=torch.optim.Adam,
+        lr=0.05,
+        max_epochs=max_epochs,
+        batch_size=64,
+        train_split=None,
+        verbose=0,
+        random_state=random_state,
+        **kwargs,
+    )
+
+
+class Scale(torch.nn.Module):
+    """logits = x @ weight.T: a module whose outputs are known by hand."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.linear = torch.nn.Linear(*np.shape(weight)[::-1], bias=False)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.as_tensor(np.asarray(weight), dtype=torch.float32))
+
+    def forward(self, x):
+        return self.linear(x.flatten(1))
+
+
+def frozen_linear(weight, classes, **kwargs):
+    """A frozen expert computing ``x @ weight.T`` with the given output labels."""
+    return Expert.from_pretrained(Scale(weight), classes=classes, **kwargs)

@@ -1,0 +1,234 @@
+"""ExpertSet: label mapping, combination, outputs and layers; a mixture end to end."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from skgate import Expert, MixtureOfExperts
+from skgate.experts import ExpertSet
+from skgate.gates import BaseGate, NaiveConcatGate
+
+
+def _expert(classes, n_in=2):
+    return Expert.from_pretrained(torch.nn.Linear(n_in, len(classes)), classes=classes)
+
+
+def _slice_expert(n_in, start, classes):
+    """A frozen expert whose logits are X[:, start:start + len(classes)]."""
+    k = len(classes)
+    module = torch.nn.Linear(n_in, k, bias=False)
+    with torch.no_grad():
+        module.weight.zero_()
+        module.weight[:, start : start + k] = torch.eye(k)
+    return Expert.from_pretrained(module, classes=classes)
+
+
+def _two_layer_expert():
+    """Linear(4, 3) -> ReLU -> Linear(3, 2): first layer keeps x0, x1 and x2 - x3."""
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    with torch.no_grad():
+        module[0].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, -1]]))
+        module[0].bias.zero_()
+        module[2].weight.copy_(torch.tensor([[1.0, 1, 1], [0, 0, 2]]))
+        module[2].bias.zero_()
+    return Expert.from_pretrained(module, classes=[0, 1])
+
+
+X4 = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.0, 2.0, 1.0]], dtype=np.float32)
+
+
+# -- label mapping ---------------------------------------------------------------------
+def test_string_labels():
+    s = ExpertSet([("pets", _expert(["dog", "cat"])), ("vehicles", _expert(["car", "ship"]))])
+    assert len(s) == 2 and s.names == ["pets", "vehicles"]
+    np.testing.assert_array_equal(s.classes_, ["car", "cat", "dog", "ship"])
+    # the expert's own column order is kept: its column 0 is "dog"
+    np.testing.assert_array_equal(s.columns_[0], [2, 1])
+    np.testing.assert_array_equal(s.columns_[1], [0, 3])
+    np.testing.assert_array_equal(
+        s.owners(["ship", "cat", "dog"]), [[False, True], [True, False], [True, False]]
+    )
+    np.testing.assert_array_equal(
+        s.combine([np.array([[0.9, 0.1]]), np.array([[0.3, 0.7]])], np.array([[1.0, 0.0]])),
+        [[0.0, 0.1, 0.9, 0.0]],
+    )
+
+
+def test_integer_labels_union_sorted():
+    s = ExpertSet([("high", _expert([9, 5, 7])), ("low", _expert([0, 3]))])
+    np.testing.assert_array_equal(s.classes_, [0, 3, 5, 7, 9])
+    assert s.classes_.dtype.kind == "i"
+    np.testing.assert_array_equal(s.columns_[0], [4, 2, 3])
+    np.testing.assert_array_equal(s.columns_[1], [0, 1])
+
+
+def _overlapping_set():
+    return ExpertSet([("a", _expert([0, 1, 2])), ("b", _expert([2, 3]))])
+
+
+def test_overlapping_owners():
+    s = _overlapping_set()
+    np.testing.assert_array_equal(s.classes_, [0, 1, 2, 3])
+    np.testing.assert_array_equal(s.columns_[1], [2, 3])
+    owners = s.owners(np.array([0, 2, 3, 1, 2]))
+    assert owners.dtype == bool
+    np.testing.assert_array_equal(
+        owners, [[True, False], [True, True], [False, True], [True, False], [True, True]]
+    )
+
+
+def test_combine_hand_computed_sums_the_shared_class():
+    s = _overlapping_set()
+    pa = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    pb = np.array([[0.4, 0.6], [0.9, 0.1]])
+    weights = np.array([[0.5, 0.5], [0.25, 0.75]])
+    expected = [
+        [0.5 * 0.2, 0.5 * 0.3, 0.5 * 0.5 + 0.5 * 0.4, 0.5 * 0.6],  # 0.1, 0.15, 0.45, 0.3
+        [0.25 * 0.6, 0.25 * 0.3, 0.25 * 0.1 + 0.75 * 0.9, 0.75 * 0.1],  # ..., 0.7, 0.075
+    ]
+    out = s.combine([pa, pb], weights)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    np.testing.assert_allclose(out.sum(axis=1), [1.0, 1.0])
+
+
+def test_to_union():
+    s = _overlapping_set()
+    np.testing.assert_array_equal(s.to_union(np.array([[0.4, 0.6]]), 1), [[0.0, 0.0, 0.4, 0.6]])
+    np.testing.assert_array_equal(
+        s.to_union(np.array([[0.2, 0.3, 0.5]]), 0), [[0.2, 0.3, 0.5, 0.0]]
+    )
+
+
+def test_class_listed_twice():
+    with pytest.raises(ValueError, match=r"Expert 'b' lists a class twice in \[2, 3, 2\]"):
+        ExpertSet([("a", _expert([0, 1])), ("b", _expert([2, 3, 2]))])
+
+
+def test_mixed_int_and_str_classes_is_a_clear_type_error():
+    with pytest.raises(TypeError, match="mix label types"):
+        ExpertSet([("digits", _expert([0, 1])), ("pets", _expert(["cat", "dog"]))])
+
+
+def test_owners_unknown_label():
+    s = _overlapping_set()
+    with pytest.raises(ValueError, match=r"unknown to the mixture\'s experts: \[7\]; the known classes are \[0, 1, 2, 3\]"):
+        s.owners([0, 7, 2])
+    s = ExpertSet([("pets", _expert(["cat", "dog"]))])
+    with pytest.raises(ValueError, match=r"\['bird'\]"):
+        s.owners(["cat", "bird"])
+
+
+# -- outputs and layers -----------------------------------------------------------------
+def test_outputs_logits_and_penultimate():
+    s = ExpertSet([("deep", _two_layer_expert()), ("flat", _slice_expert(4, 1, [2, 3]))])
+    out = s.outputs(X4, layers=["penultimate"])
+    assert out.n_experts == 2 and out.n_samples == 2 and out.X is X4
+    relu = [[1.0, 2.0, 0.0], [0.0, 0.0, 1.0]]  # relu([x0, x1, x2 - x3])
+    np.testing.assert_array_equal(out.activations[0]["penultimate"], relu)
+    np.testing.assert_array_equal(out.logits[0], [[3.0, 0.0], [1.0, 2.0]])
+    # a single Linear: the penultimate activation is the input itself
+    np.testing.assert_array_equal(out.layer("penultimate")[1], X4)
+    np.testing.assert_array_equal(out.logits[1], X4[:, 1:3])
+    assert out.layer("logits") is out.logits
+    e = math.e
+    np.testing.assert_allclose(out.probas[0][0], [e**3 / (e**3 + 1), 1 / (e**3 + 1)], rtol=1e-6)
+
+
+def test_outputs_without_layers():
+    out = ExpertSet([("deep", _two_layer_expert())]).outputs(X4)
+    assert out.activations == [{}]
+    with pytest.raises(ValueError, match="no activation 'penultimate'"):
+        out.layer("penultimate")
+
+
+def test_unknown_layer_lists_available_layers():
+    s = ExpertSet([("deep", _two_layer_expert())])
+    with pytest.raises(ValueError, match=re.escape("Unknown layer 'fc9'")) as info:
+        s.outputs(X4, layers=["fc9"])
+    assert "'penultimate' or one of ['0', '1', '2']" in str(info.value)
+    assert "'deep'" in str(info.value)
+
+
+def test_per_expert_layers_mapping():
+    s = ExpertSet(
+        [
+            ("deep", _two_layer_expert()),
+            ("flat", _slice_expert(4, 0, [0, 1, 2])),
+            ("none", _slice_expert(4, 0, [0, 1])),
+        ]
+    )
+    out = s.outputs(X4, layers={"deep": ["0"], "flat": ["penultimate"]})
+    assert [sorted(a) for a in out.activations] == [["0"], ["penultimate"], []]
+    np.testing.assert_array_equal(out.activations[0]["0"], [[1.0, 2.0, -1.0], [-1.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(out.activations[1]["penultimate"], X4)
+    with pytest.raises(ValueError, match="no activation '0'"):
+        out.layer("0")
+
+
+def test_wrong_output_width_and_wrong_input():
+    bad = Expert.from_pretrained(torch.nn.Linear(4, 3), classes=[0, 1])
+    with pytest.raises(ValueError, match=r"Expert 'bad' returned outputs of shape \(2, 3\)"):
+        ExpertSet([("bad", bad)]).outputs(X4)
+    with pytest.raises(ValueError, match=r"Expert 'deep' could not process the input of shape"):
+        ExpertSet([("deep", _two_layer_expert())]).outputs(np.ones((2, 5), np.float32))
+
+
+# -- the mixture end to end -------------------------------------------------------------
+class FixedGate(BaseGate):
+    """Test gate: the same soft weights for every sample."""
+
+    _data_free = True
+
+    def __init__(self, weights=(0.5, 0.5)):
+        self.weights = weights
+
+    def _route_proba(self, outputs):
+        return np.tile(np.asarray(self.weights, dtype=float), (outputs.n_samples, 1))
+
+
+# logits are log-probabilities, so each expert's softmax is known exactly
+PA = np.array([[0.2, 0.1, 0.7], [0.4, 0.2, 0.4], [0.1, 0.1, 0.8]])  # expert a: classes 0, 1, 2
+PB = np.array([[0.4, 0.6], [0.4, 0.6], [0.9, 0.1]])  # expert b: classes 2, 3
+X_MOE = np.log(np.hstack([PA, PB])).astype(np.float32)
+
+
+def _overlapping_moe(gate):
+    experts = [("a", _slice_expert(5, 0, [0, 1, 2])), ("b", _slice_expert(5, 3, [2, 3]))]
+    return MixtureOfExperts(experts, gate=gate).fit(X_MOE)
+
+
+def test_mixture_soft_weights_equal_hand_computed_sum():
+    moe = _overlapping_moe(FixedGate((0.25, 0.75)))
+    np.testing.assert_array_equal(moe.classes_, [0, 1, 2, 3])
+    expected = [
+        [0.05, 0.025, 0.175 + 0.3, 0.45],
+        [0.1, 0.05, 0.1 + 0.3, 0.45],
+        [0.025, 0.025, 0.2 + 0.675, 0.075],
+    ]
+    proba = moe.predict_proba(X_MOE)
+    np.testing.assert_allclose(proba, expected, rtol=1e-5)
+    np.testing.assert_array_equal(moe.predict(X_MOE), [2, 3, 2])
+    # equal weights: row 1 is won by the shared class only because both experts add to it
+    moe = _overlapping_moe(FixedGate((0.5, 0.5)))
+    np.testing.assert_allclose(moe.predict_proba(X_MOE)[1], [0.2, 0.1, 0.4, 0.3], rtol=1e-5)
+    np.testing.assert_array_equal(moe.predict(X_MOE), [2, 2, 2])
+    np.testing.assert_array_equal(
+        moe.predict(X_MOE), moe.classes_[moe.predict_proba(X_MOE).argmax(axis=1)]
+    )
+
+
+def test_mixture_hard_gate_equals_routed_expert():
+    moe = _overlapping_moe(NaiveConcatGate("max_logit"))
+    # max log-probability: a 0.7 vs b 0.6 -> a; a 0.4 vs b 0.6 -> b; a 0.8 vs b 0.9 -> b
+    np.testing.assert_array_equal(moe.route(X_MOE), [0, 1, 1])
+    expected = np.zeros((3, 4))
+    expected[0, :3] = PA[0]
+    expected[1:, 2:] = PB[1:]
+    np.testing.assert_allclose(moe.predict_proba(X_MOE), expected, rtol=1e-5)
+    np.testing.assert_array_equal(moe.predict(X_MOE), [2, 3, 2])
+    np.testing.assert_array_equal(
+        moe.predict(X_MOE), moe.classes_[moe.predict_proba(X_MOE).argmax(axis=1)]
+    )

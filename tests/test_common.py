@@ -1,0 +1,43 @@
+"""scikit-learn's estimator checks over every public estimator."""
+
+import pytest
+from sklearn.utils import estimator_checks as ec
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skgate import MixtureOfExperts
+from skgate.gates import NaiveConcatGate
+
+from skgate.utils._testing import tiny_expert
+
+
+MIXTURE = MixtureOfExperts(
+    [("a", tiny_expert()), ("b", tiny_expert(hidden=(6,), random_state=1))],
+    gate=NaiveConcatGate(),
+)
+
+
+@parametrize_with_checks([MIXTURE])
+def test_mixture_is_a_scikit_learn_classifier(estimator, check):
+    check(estimator)
+
+
+# Gates take the experts' outputs (an ExpertOutputs object), not an array, so the checks
+# that fit on generated arrays do not apply to them alone: they run above, inside a
+# mixture. The API checks that do not fit run on every gate here.
+GATE_API_CHECKS = [
+    ec.check_estimator_cloneable,
+    ec.check_estimator_repr,
+    ec.check_no_attributes_set_in_init,
+    ec.check_parameters_default_constructible,
+    ec.check_get_params_invariance,
+    ec.check_set_params,
+    ec.check_do_not_raise_errors_in_init_or_set_params,
+    ec.check_valid_tag_types,
+]
+GATES = [NaiveConcatGate(), NaiveConcatGate(statistic="std")]
+
+
+@pytest.mark.parametrize("check", GATE_API_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("gate", GATES, ids=repr)
+def test_gate_api(gate, check):
+    check(type(gate).__name__, gate)
