@@ -16,7 +16,8 @@ from .models import LeNet5
 TASKS = {"digits 0-4": [0, 1, 2, 3, 4], "digits 5-9": [5, 6, 7, 8, 9]}
 
 
-def lenet_expert(classes, *, in_channels=1, max_epochs=10, random_state=0, verbose=1, **kwargs):
+def lenet_expert(classes, *, in_channels=1, max_epochs=10, lr=0.01, random_state=0, verbose=1,
+                 **kwargs):
     """A LeNet-5 expert on 32 x 32 input with the paper's training settings.
 
     SGD (lr 0.01, momentum 0.9), batch 128, cross-entropy, no validation
@@ -24,15 +25,15 @@ def lenet_expert(classes, *, in_channels=1, max_epochs=10, random_state=0, verbo
     """
     transform = mnist_transform(size=32) if in_channels == 1 else None
     kwargs.setdefault("input_transform", transform)
+    if kwargs.setdefault("optimizer", torch.optim.SGD) is torch.optim.SGD:
+        kwargs.setdefault("optimizer__momentum", 0.9)
     callbacks = [ProgressBar()] if verbose and sys.stdout.isatty() else None
     return Expert(
         LeNet5,
         module__in_channels=in_channels,
         module__n_classes=len(classes),
         classes=list(classes),
-        optimizer=torch.optim.SGD,
-        optimizer__momentum=0.9,
-        lr=0.01,
+        lr=lr,
         batch_size=128,
         max_epochs=max_epochs,
         train_split=None,

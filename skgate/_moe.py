@@ -46,6 +46,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         The union of the experts' classes.
     n_features_in_ : int
         ``X.shape[1]`` seen in ``fit`` (the channels, for images).
+    sample_shape_ : tuple of int
+        ``X.shape[1:]`` seen in ``fit``: the format ``predict`` expects.
 
     See Also
     --------
@@ -91,7 +93,16 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         return self._get_params("experts", deep=deep)
 
     def set_params(self, **params):
-        """Set parameters, including ``<expert name>__<param>`` and ``gate__<param>``."""
+        """Set parameters, including ``<expert name>__<param>`` and ``gate__<param>``.
+
+        With ``gate=None``, setting a ``gate__<param>`` first puts the default
+        ``NaiveConcatGate()`` in place, so ``{"gate__statistic": [...]}`` can be
+        searched without naming the gate.
+        """
+        if self.gate is None and "gate" not in params and any(
+            key.startswith("gate__") for key in params
+        ):
+            self.gate = NaiveConcatGate()
         self._set_params("experts", **params)
         return self
 
@@ -139,6 +150,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
             check_classification_targets(y)
             y = column_or_1d(y)
+        self.sample_shape_ = tuple(X.shape[1:])
 
         fitted = []
         for name, expert in self.experts:
@@ -169,7 +181,9 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         gate = NaiveConcatGate() if self.gate is None else self.gate
         self.gate_ = clone(gate)
         data_free = getattr(self.gate_, "_data_free", False)
-        outputs = self._outputs(X[:0] if data_free else X)
+        # a data-free gate learns nothing from X; one sample still checks that every
+        # expert accepts the input format, here rather than at the first predict
+        outputs = self._outputs(X[:1] if data_free else X)
         self.gate_.fit(outputs, None if data_free else y)
         return self
 
@@ -179,6 +193,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def _validate_X(self, X):
         check_is_fitted(self)
+        shape = getattr(X, "shape", None)  # images: name the sample shape, not "features"
+        if shape is not None and len(self.sample_shape_) > 1 and tuple(shape[1:]) != (
+            self.sample_shape_
+        ):
+            raise ValueError(
+                f"X has samples of shape {tuple(shape[1:])}, but the mixture was fitted on "
+                f"samples of shape {self.sample_shape_}; give X in the same format."
+            )
         return validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
 
     def expert_outputs(self, X):
@@ -221,7 +243,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def route_proba(self, X):
         """The gate's weights over the experts, shape ``(n_samples, n_experts)``."""
-        return self.gate_.route_proba(self.expert_outputs(X))
+        outputs = self.expert_outputs(X)
+        return self.gate_.route_proba(outputs)
 
     def route(self, X):
         """Index (in ``experts_``) of the expert with the largest weight per sample."""
