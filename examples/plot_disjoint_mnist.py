@@ -108,7 +108,7 @@ print(f"{'oracle':>15} {oracle:9.3f}")
 # The routing accuracy bounds the mixture's accuracy: a digit sent to the wrong expert is
 # always misclassified, since that expert does not know its label. ``std`` is the paper's
 # contrast (the *lowest* standard deviation wins) and routes badly on purpose.
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = plt.subplots(figsize=(7, 4))
 positions = np.arange(len(statistics))
 ax.bar(positions - 0.2, [results[s]["routing"] for s in statistics], 0.4, label="routing")
 ax.bar(positions + 0.2, [results[s]["accuracy"] for s in statistics], 0.4, label="accuracy")
@@ -116,7 +116,7 @@ ax.axhline(oracle, color="black", linestyle="--", linewidth=1, label="oracle acc
 ax.set_xticks(positions, statistics, rotation=30, ha="right")
 ax.set_ylim(0, 1)
 ax.set_title("NaiveConcatGate on digits 0-4 / 5-9")
-ax.legend(loc="lower left")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
 fig.tight_layout()
 
 # %%

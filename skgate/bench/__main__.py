@@ -13,6 +13,7 @@ import numpy as np
 from ._evaluate import format_table
 from ._naive import PAPER_TABLE2, run_naive
 from ._problems import PROBLEMS
+from ._timing import run_timing
 
 
 def _mean_std(values):
@@ -59,13 +60,21 @@ def report_naive(results, print_fn=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skgate bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=["naive"], help="naive: Table 2 (data-free statistics)")
+    parser.add_argument("table", choices=["naive", "timing"],
+                        help="naive: Table 2 (data-free statistics); timing: predict time of "
+                        "the mixture over its experts' own forward passes")
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=7, help="timing repeats (median)")
     parser.add_argument("--out", default=None, help="write the per-seed results as JSON")
     ns = parser.parse_args(argv)
+    if ns.table == "timing":
+        results = [run_timing(p, data_dir=ns.data_dir, repeats=ns.repeats) for p in ns.problems]
+        report_timing(results)
+        _dump(results, ns.out)
+        return 0
     results = []
     for problem in ns.problems:
         for seed in ns.seeds:
@@ -74,10 +83,34 @@ def main(argv=None):
             results.append({k: v for k, v in result.items()
                             if k not in ("moe", "problem_data")})
     report_naive(results)
-    if ns.out:
-        with open(ns.out, "w") as fh:
-            json.dump(results, fh, indent=1)
+    _dump(results, ns.out)
     return 0
+
+
+def _dump(results, path):
+    if path:
+        with open(path, "w") as fh:
+            json.dump(results, fh, indent=1)
+
+
+def report_timing(results, print_fn=print):
+    """Print the predict-overhead table of :func:`run_timing` results."""
+    rows = [{
+        "problem": r["problem"],
+        "predict": f"{r['predict_s']:.3f} s",
+        "forward": f"{r['forward_s']:.3f} s",
+        "forward_t": f"{r['forward_transform_s']:.3f} s",
+        "ratio": f"{r['ratio']:.3f}",
+        "ratio_t": f"{r['ratio_transform']:.3f}",
+    } for r in results]
+    r0 = results[0]
+    print_fn(f"\n{r0['n_samples']} inputs, batch {r0['batch_size']}, {r0['threads']} torch "
+             "threads, median of the repeats, measured interleaved in one process\n")
+    print_fn(format_table(
+        rows, ["problem", "predict", "forward", "forward_t", "ratio", "ratio_t"],
+        headers=["problem", "mixture predict", "experts' forward passes",
+                 "forward + input transforms", "predict / forward",
+                 "predict / (forward + transforms)"]))
 
 
 if __name__ == "__main__":

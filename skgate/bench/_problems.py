@@ -46,9 +46,13 @@ def _split(bunch, seed):
     )
 
 
-def make_problem(name, seed, *, data_dir=None, max_epochs=10, verbose=0):
-    """Build problem ``name`` ("disjoint_mnist" or "mnist_cifar10") for one seed."""
-    expert_kw = {"max_epochs": max_epochs, "random_state": seed, "verbose": verbose}
+def make_problem(name, seed, *, data_dir=None, max_epochs=10, verbose=0, **expert_kwargs):
+    """Build problem ``name`` ("disjoint_mnist" or "mnist_cifar10") for one seed.
+
+    ``expert_kwargs`` go to every expert (for example another ``optimizer`` and ``lr``).
+    """
+    expert_kw = {"max_epochs": max_epochs, "random_state": seed, "verbose": verbose,
+                 **expert_kwargs}
     mnist_train = load_npz("mnist_train20k", data_dir)
     mnist_test = load_npz("mnist_test", data_dir)
     if name == "disjoint_mnist":

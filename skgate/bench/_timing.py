@@ -65,3 +65,31 @@ def predict_overhead(moe, X, *, repeats=5):
     result["n_samples"] = len(X)
     result["batch_size"] = batch_size
     return result
+
+
+def run_timing(problem_name, *, data_dir=None, n_samples=10_000, repeats=7, seed=0):
+    """Predict overhead of a mixture of untrained LeNet-5 experts on one problem's test inputs.
+
+    Time does not depend on the weights, so the experts are freshly initialised
+    (nothing is trained) and frozen, with the problem's input transforms.
+    """
+    from .. import MixtureOfExperts
+    from ..experts import Expert
+    from ._problems import make_problem
+
+    problem = make_problem(problem_name, seed, data_dir=data_dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        experts = [
+            (name, Expert.from_pretrained(
+                expert.initialize().module_, classes=expert.classes,
+                input_transform=expert.input_transform, iterator_valid__batch_size=512))
+            for name, expert in problem.experts
+        ]
+    moe = MixtureOfExperts(experts).fit(problem.X_test[:1])
+    rng = np.random.default_rng(seed)
+    X = problem.X_test[rng.permutation(len(problem.X_test))[:n_samples]]
+    result = predict_overhead(moe, X, repeats=repeats)
+    result["problem"] = problem_name
+    result["threads"] = torch.get_num_threads()
+    return result

@@ -281,8 +281,12 @@ class Expert(NeuralNetClassifier):
         if training or is_dataset(X) or not isinstance(X, np.ndarray):
             yield from super().forward_iter(X, training=training, device=device)
             return
+        self.check_is_fitted()
+        self._set_training(False)
         for batch in self._batches(X):
-            yield to_device(self.evaluation_step((batch, None), training=False), device)
+            with torch.inference_mode():
+                out = self.infer(batch)
+            yield to_device(out, device)
 
     def forward_outputs(self, X, layers=()):
         """Logits and requested activations of one forward pass over ``X``.
