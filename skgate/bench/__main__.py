@@ -32,7 +32,7 @@ def report_naive(results, print_fn=print):
         names = list(runs[0]["experts"])
         print_fn("experts on their own test parts: " + ", ".join(
             f"{n} {_mean_std([r['experts'][n] for r in runs])}" for n in names))
-        print_fn(f"expert training time: {_mean_std([r['train_s'] for r in runs])} s\n")
+        print_fn(f"expert training (or cache loading) time: {_mean_std([r['train_s'] for r in runs])} s\n")
         rows = []
         for i, row in enumerate(runs[0]["gates"]):
             gate = row["gate"]
@@ -67,6 +67,9 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--cache-dir", default=None,
+                        help="keep trained experts here and reuse them (default: "
+                        "$SKGATE_CACHE_DIR, or no cache)")
     parser.add_argument("--repeats", type=int, default=7, help="timing repeats (median)")
     parser.add_argument("--out", default=None, help="write the per-seed results as JSON")
     ns = parser.parse_args(argv)
@@ -79,7 +82,8 @@ def main(argv=None):
     for problem in ns.problems:
         for seed in ns.seeds:
             print(f"{problem}, seed {seed} ...", file=sys.stderr, flush=True)
-            result = run_naive(problem, seed, data_dir=ns.data_dir, max_epochs=ns.epochs)
+            result = run_naive(problem, seed, data_dir=ns.data_dir, max_epochs=ns.epochs,
+                               cache_dir=ns.cache_dir)
             results.append({k: v for k, v in result.items()
                             if k not in ("moe", "problem_data")})
     report_naive(results)

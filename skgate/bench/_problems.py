@@ -83,3 +83,46 @@ def make_problem(name, seed, *, data_dir=None, max_epochs=10, verbose=0, **exper
         ]
         return Problem(name, experts, X_tr, y_tr, X_gate, y_gate, X_test, y_test)
     raise ValueError(f"Unknown problem {name!r}; expected one of {PROBLEMS}.")
+
+
+def trained_experts(problem, *, cache_dir=None):
+    """Train the problem's experts on its training part, or load them from ``cache_dir``.
+
+    Returns frozen experts (``Expert.from_pretrained``) in the problem's order,
+    so every table of one seed uses the very same experts. The cache holds the
+    modules' state dicts, keyed by problem, seed and number of epochs.
+    """
+    import os
+    from pathlib import Path
+
+    import torch
+
+    from .. import MixtureOfExperts
+    from ..experts import Expert
+
+    cache_dir = cache_dir or os.environ.get("SKGATE_CACHE_DIR")
+    seed = problem.experts[0][1].random_state
+    epochs = problem.experts[0][1].max_epochs
+    path = None
+    if cache_dir:
+        path = Path(cache_dir) / f"{problem.name}_seed{seed}_epochs{epochs}.pt"
+    if path is not None and path.exists():
+        states = torch.load(path, weights_only=True)
+        modules = []
+        for name, expert in problem.experts:
+            module = expert.initialize().module_
+            module.load_state_dict(states[name])
+            modules.append(module)
+    else:
+        moe = MixtureOfExperts(problem.experts).fit(problem.X_train, problem.y_train)
+        modules = [expert.module_ for expert in moe.experts_]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({name: m.state_dict() for (name, _), m in zip(problem.experts, modules)},
+                       path)
+    return [
+        (name, Expert.from_pretrained(module, classes=expert.classes,
+                                      input_transform=expert.input_transform,
+                                      iterator_valid__batch_size=512))
+        for (name, expert), module in zip(problem.experts, modules)
+    ]
