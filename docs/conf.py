@@ -1,6 +1,7 @@
 """Sphinx configuration of the skgate documentation.
 
-Build with ``pip install -r docs/requirements.txt`` and ``sphinx-build -b html docs docs/_build/html``.
+Build: ``pip install -e . -r docs/requirements.txt``, then
+``sphinx-build -b html docs docs/_build/html``.
 """
 
 import skgate

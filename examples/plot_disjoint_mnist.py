@@ -69,7 +69,7 @@ moe = MixtureOfExperts(
 )
 moe.fit(X_train, y_train)
 
-for k, (name, expert) in enumerate(moe.named_experts_.items()):
+for name, expert in moe.named_experts_.items():
     mine = np.isin(y_test, expert.classes_)
     own = np.mean(expert.predict(X_test[mine]) == y_test[mine])
     print(f"expert {name}: accuracy {own:.3f} on the test digits it knows")
@@ -132,16 +132,17 @@ misrouted = np.flatnonzero(~owners[np.arange(len(y_test)), chosen])
 print(f"\nenergy misroutes {len(misrouted)} of {len(y_test)} test digits")
 
 shown = misrouted[:8]
-scores = frozen.gate_.expert_scores(frozen.expert_outputs(X_test[shown]))
-predicted = frozen.predict(X_test[shown])
-names = list(frozen.named_experts_)
-fig, axes = plt.subplots(1, len(shown), figsize=(1.6 * len(shown), 2.4), squeeze=False)
-for ax, i, score, pred in zip(axes[0], shown, scores, predicted):
-    ax.imshow(X_test[i, 0], cmap="gray_r")
-    ax.set_title(f"{y_test[i]} -> {pred}\n{score[0]:.1f} / {score[1]:.1f}", fontsize=9)
-    ax.axis("off")
-fig.suptitle(f"label -> prediction; energy of {names[0]} / {names[1]}", fontsize=10)
-fig.tight_layout()
+if len(shown) > 0:
+    scores = frozen.gate_.expert_scores(frozen.expert_outputs(X_test[shown]))
+    predicted = frozen.predict(X_test[shown])
+    names = list(frozen.named_experts_)
+    fig, axes = plt.subplots(1, len(shown), figsize=(1.6 * len(shown), 2.4), squeeze=False)
+    for ax, i, score, pred in zip(axes[0], shown, scores, predicted, strict=True):
+        ax.imshow(X_test[i, 0], cmap="gray_r")
+        ax.set_title(f"{y_test[i]} -> {pred}\n{score[0]:.1f} / {score[1]:.1f}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(f"label -> prediction; energy of {names[0]} / {names[1]}", fontsize=10)
+    fig.tight_layout()
 
 if matplotlib.get_backend().lower() != "agg":
     plt.show()

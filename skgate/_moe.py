@@ -1,9 +1,13 @@
 """MixtureOfExperts: the meta-estimator that combines experts with a gate."""
 
+import warnings
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import HasMethods
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -31,6 +35,15 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         Decides how much to trust each expert per sample, for example
         :class:`~skgate.gates.NaiveConcatGate`. ``None`` means
         ``NaiveConcatGate()``.
+    gate_split : float in (0, 1) or None, default=None
+        When ``fit`` trains experts and the gate learns from data, the share of
+        ``(X, y)`` kept away from the experts to fit the gate on (a stratified
+        split). An expert's outputs on its own training data are over-confident
+        and mislead a learned gate; with ``None`` the gate is fitted on the
+        experts' training data, with a warning. Ignored for data-free gates and
+        when every expert is frozen (then the gate uses all of ``(X, y)``).
+    random_state : int, RandomState instance or None, default=None
+        Controls the ``gate_split`` split.
 
     Attributes
     ----------
@@ -76,11 +89,15 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
     _parameter_constraints = {
         "experts": [list],
         "gate": [HasMethods(["fit", "route_proba"]), None],
+        "gate_split": [Interval(Real, 0, 1, closed="neither"), None],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, experts, gate=None):
+    def __init__(self, experts, gate=None, *, gate_split=None, random_state=None):
         self.experts = experts
         self.gate = gate
+        self.gate_split = gate_split
+        self.random_state = random_state
 
     # -- parameters (as in scikit-learn's VotingClassifier) -----------------------------
     @property
@@ -152,24 +169,28 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             y = column_or_1d(y)
         self.sample_shape_ = tuple(X.shape[1:])
 
-        fitted = []
-        for name, expert in self.experts:
-            expert = clone(expert)  # a frozen expert clones to itself
-            if not expert.frozen:
-                if y is None:
-                    raise ValueError(
-                        f"Expert {name!r} is not frozen and must be trained: fit requires y to "
-                        "be passed, but the target y is None."
-                    )
-                mine = np.ones(len(y), bool) if expert.classes is None else np.isin(
-                    y, np.asarray(expert.classes)
+        gate = NaiveConcatGate() if self.gate is None else self.gate
+        self.gate_ = clone(gate)
+        data_free = getattr(self.gate_, "_data_free", False)
+        trains = [not expert.frozen for _, expert in self.experts]
+        X_experts, y_experts, X_gate, y_gate = X, y, X, y
+        if any(trains) and not data_free and y is not None:
+            if self.gate_split is not None:
+                X_experts, X_gate, y_experts, y_gate = self._split(X, y)
+            else:
+                warnings.warn(
+                    "The gate is fitted on the data the experts were trained on; their outputs "
+                    "there are over-confident. Set gate_split to keep part of the data for "
+                    "the gate, or fit frozen experts on separate data.",
+                    UserWarning,
+                    stacklevel=3,
                 )
-                if not mine.any():
-                    raise ValueError(
-                        f"Expert {name!r} has no training sample: none of y's labels is in its "
-                        f"classes {list(expert.classes)}."
-                    )
-                expert.fit(X[mine], y[mine])
+
+        fitted = []
+        for (name, expert), train in zip(self.experts, trains):
+            expert = clone(expert)  # a frozen expert clones to itself
+            if train:
+                self._fit_expert(name, expert, X_experts, y_experts)
             fitted.append((name, expert))
         self.expert_set_ = ExpertSet(fitted)
         self.experts_ = self.expert_set_.experts
@@ -178,14 +199,35 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         if y is not None:
             self.expert_set_.owners(y)  # every label must belong to some expert
 
-        gate = NaiveConcatGate() if self.gate is None else self.gate
-        self.gate_ = clone(gate)
-        data_free = getattr(self.gate_, "_data_free", False)
         # a data-free gate learns nothing from X; one sample still checks that every
         # expert accepts the input format, here rather than at the first predict
-        outputs = self._outputs(X[:1] if data_free else X)
-        self.gate_.fit(outputs, None if data_free else y)
+        outputs = self._outputs(X[:1] if data_free else X_gate)
+        self.gate_.fit(outputs, None if data_free else y_gate)
         return self
+
+    def _split(self, X, y):
+        _, counts = np.unique(y, return_counts=True)
+        return train_test_split(
+            X, y, test_size=self.gate_split, random_state=self.random_state,
+            stratify=y if counts.min() >= 2 else None,
+        )
+
+    @staticmethod
+    def _fit_expert(name, expert, X, y):
+        if y is None:
+            raise ValueError(
+                f"Expert {name!r} is not frozen and must be trained: fit requires y to "
+                "be passed, but the target y is None."
+            )
+        mine = np.ones(len(y), bool) if expert.classes is None else np.isin(
+            y, np.asarray(expert.classes)
+        )
+        if not mine.any():
+            raise ValueError(
+                f"Expert {name!r} has no training sample: none of y's labels is in its "
+                f"classes {list(expert.classes)}."
+            )
+        expert.fit(X[mine], y[mine])
 
     # -- prediction ---------------------------------------------------------------------
     def _outputs(self, X):

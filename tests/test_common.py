@@ -5,18 +5,27 @@ from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgate import MixtureOfExperts
-from skgate.gates import NaiveConcatGate
+from skgate.gates import NaiveConcatGate, PANGate
 
 from skgate.utils._testing import tiny_expert
 
 
-MIXTURE = MixtureOfExperts(
-    [("a", tiny_expert()), ("b", tiny_expert(hidden=(6,), random_state=1))],
-    gate=NaiveConcatGate(),
-)
+def _mixture(gate):
+    return MixtureOfExperts(
+        [("a", tiny_expert()), ("b", tiny_expert(hidden=(6,), random_state=1))],
+        gate=gate,
+        gate_split=0.3,
+        random_state=0,
+    )
 
 
-@parametrize_with_checks([MIXTURE])
+MIXTURES = [
+    _mixture(NaiveConcatGate()),
+    _mixture(PANGate(features="logits", hidden_layer_sizes=(4,), max_epochs=2, random_state=0)),
+]
+
+
+@parametrize_with_checks(MIXTURES)
 def test_mixture_is_a_scikit_learn_classifier(estimator, check):
     check(estimator)
 
@@ -34,7 +43,7 @@ GATE_API_CHECKS = [
     ec.check_do_not_raise_errors_in_init_or_set_params,
     ec.check_valid_tag_types,
 ]
-GATES = [NaiveConcatGate(), NaiveConcatGate(statistic="std")]
+GATES = [NaiveConcatGate(), NaiveConcatGate(statistic="std"), PANGate(), PANGate(fallback="attribution")]
 
 
 @pytest.mark.parametrize("check", GATE_API_CHECKS, ids=lambda c: c.__name__)

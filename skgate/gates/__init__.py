@@ -1,6 +1,10 @@
 """Gates: decide, per input, which expert to trust or how to mix them."""
 
+from ._augmented import AUGMENTATION_SETS, AUGMENTATIONS, AugmentedGate
 from ._base import BaseGate
 from ._naive import STATISTICS, NaiveConcatGate, expert_scores
+from ._pan import PANGate, logit_stats
 
 __all__ = ["BaseGate", "NaiveConcatGate", "STATISTICS", "expert_scores"]
+__all__ += ["PANGate", "logit_stats"]
+__all__ += ["AugmentedGate", "AUGMENTATION_SETS", "AUGMENTATIONS"]

@@ -1,0 +1,213 @@
+"""PANGate: one pattern attribution network per expert (SC1 of the universal-gating paper)."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from skorch import NeuralNetClassifier
+
+from ..models import MLP
+from ._base import BaseGate, one_hot
+from ._naive import NaiveConcatGate
+
+#: features computed from the logits rather than read from a layer
+LOGIT_FEATURES = ("logits", "logit_stats")
+
+
+def logit_stats(logits):
+    """The paper's output statistics of each row of logits: ``[mean, std, max]``."""
+    return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
+
+
+class PANGate(BaseGate):
+    """One pattern attribution network (PAN) per expert decides "this input is mine".
+
+    The smart coordinator SC1 of Kang, Chua and Maul: for each expert a small
+    binary network is trained on that expert's activations, with the samples
+    whose labels the expert owns as positives and the others as negatives. At
+    prediction, if exactly one network claims an input its expert answers;
+    if none or several claim it, the ``fallback`` decides.
+
+    The gate learns, so fit it on data the experts did not train on: logits
+    on an expert's own training data are over-confident. A
+    :class:`~skgate.MixtureOfExperts` that trains its experts keeps part of the
+    data for the gate with ``gate_split``.
+
+    Parameters
+    ----------
+    features : str, default="penultimate"
+        What each network reads: ``"logits"``; ``"penultimate"`` (the input of
+        the expert's last linear layer, the paper's "final FC"); the name of any
+        submodule of the expert; or ``"logit_stats"`` (``[mean, std, max]`` of
+        the logits, the paper's output statistics). Features are standardised
+        with the fit data's mean and standard deviation.
+    hidden_layer_sizes : tuple of int, default=(80, 60)
+        Hidden ReLU layers of each network (the paper's 80 and 60).
+    fallback : gate, "attribution" or None, default=None
+        Decides when not exactly one network claims an input: a gate (fitted
+        with the PANs on the same outputs), ``"attribution"``: the expert whose
+        network gives the highest probability, or ``None``:
+        ``NaiveConcatGate()`` (energy), as the paper falls back to naive
+        concatenation.
+    threshold : float, default=0.5
+        A network claims an input when its probability of "mine" exceeds this.
+    max_epochs : int, default=20
+    lr : float, default=1e-3
+        Adam's learning rate.
+    batch_size : int, default=128
+    device : str, default="cpu"
+        Where the networks train and run; ``"auto"`` means CUDA when available.
+    random_state : int or None, default=None
+        Seeds the networks' initialisation and shuffling.
+    verbose : int, default=0
+        skorch's training log.
+
+    Attributes
+    ----------
+    networks_ : list of sklearn.pipeline.Pipeline
+        For each expert, a ``StandardScaler`` and a skorch classifier; class 1
+        means "mine". An expert that owns every fit sample (or none) gets a
+        constant ``DummyClassifier`` instead: it always (never) claims.
+    fallback_ : gate or str
+        The fitted fallback.
+    n_experts_ : int
+
+    See Also
+    --------
+    NaiveConcatGate : The data-free fallback.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import PANGate
+    >>> from skgate.utils._testing import frozen_linear
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2)).astype(np.float32)
+    >>> y = np.where(X[:, 0] > 0, 0, 2) + (X[:, 1] > 0)
+    >>> moe = MixtureOfExperts(
+    ...     [("pos", frozen_linear([[1, -1], [1, 1]], [0, 1])),
+    ...      ("neg", frozen_linear([[-1, -1], [-1, 1]], [2, 3]))],
+    ...     gate=PANGate(features="logits", max_epochs=30, random_state=0))
+    >>> moe.fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints = {
+        "features": [str],
+        "hidden_layer_sizes": [tuple, list],
+        "fallback": [HasMethods(["fit", "route_proba"]), StrOptions({"attribution"}), None],
+        "threshold": [Interval(Real, 0, 1, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+    _requires_labels = True
+
+    def __init__(
+        self,
+        features="penultimate",
+        hidden_layer_sizes=(80, 60),
+        fallback=None,
+        threshold=0.5,
+        max_epochs=20,
+        lr=1e-3,
+        batch_size=128,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.features = features
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.fallback = fallback
+        self.threshold = threshold
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def expert_layers(self):
+        return () if self.features in LOGIT_FEATURES else (self.features,)
+
+    def _features(self, outputs):
+        if self.features == "logit_stats":
+            return [logit_stats(z) for z in outputs.logits]
+        return outputs.layer(self.features)
+
+    def _network(self):
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        net = NeuralNetClassifier(
+            MLP,
+            module__n_classes=2,
+            module__hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            train_split=None,
+            device=device,
+            verbose=self.verbose,
+        )
+        return make_pipeline(StandardScaler(), net)
+
+    def _fit(self, outputs, y):
+        owners = outputs.expert_set.owners(y)
+        seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=outputs.n_experts
+        )
+        self.networks_ = []
+        for k, features in enumerate(self._features(outputs)):
+            target = owners[:, k].astype(np.int64)
+            if target.min() == target.max():
+                # every fit sample is (or none is) the expert's: it always (never) claims
+                self.networks_.append(DummyClassifier(strategy="prior").fit(features, target))
+                continue
+            network = self._network()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seeds[k]))
+                network.fit(features.astype(np.float32), target)
+            self.networks_.append(network)
+        if isinstance(self.fallback, str):
+            self.fallback_ = self.fallback
+        else:
+            fallback = NaiveConcatGate() if self.fallback is None else self.fallback
+            self.fallback_ = clone(fallback).fit(outputs, y)
+        return self
+
+    def attribution_proba(self, outputs):
+        """Each network's probability that the input is its expert's, ``(n_samples, n_experts)``.
+
+        Rows do not sum to 1: every network answers for its own expert.
+        """
+        self._check_outputs(outputs, reset=False)
+        columns = []
+        for net, features in zip(self.networks_, self._features(outputs)):
+            proba = net.predict_proba(features.astype(np.float32))
+            mine = np.flatnonzero(net.classes_ == 1)
+            columns.append(proba[:, mine[0]] if len(mine) else np.zeros(len(features)))
+        return np.column_stack(columns)
+
+    def _route_proba(self, outputs):
+        proba = self.attribution_proba(outputs)
+        claims = proba > self.threshold
+        single = claims.sum(axis=1) == 1
+        weights = one_hot(proba.argmax(axis=1), outputs.n_experts)
+        if not single.all() and not isinstance(self.fallback_, str):
+            fallback = self.fallback_.route_proba(outputs)
+            weights[~single] = fallback[~single]
+        return weights

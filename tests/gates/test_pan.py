@@ -1,0 +1,185 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+
+from skgate import MixtureOfExperts
+from skgate.experts import ExpertSet
+from skgate.gates import NaiveConcatGate, PANGate, logit_stats
+from skgate.utils._testing import frozen_linear, tiny_expert
+
+
+def _quadrants(n=400, seed=0):
+    """x0 > 0 belongs to expert "pos" (labels 0, 1), x0 < 0 to "neg" (labels 2, 3)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, 0, 2) + (X[:, 1] > 0)
+    return X, y
+
+
+def _experts():
+    # both experts see the same input; logits are linear in x, so ownership (the sign of
+    # x0) is readable from either expert's logits, but not from their max
+    return [
+        ("pos", frozen_linear([[1.0, -1.0], [1.0, 1.0]], [0, 1])),
+        ("neg", frozen_linear([[-1.0, -1.0], [-1.0, 1.0]], [2, 3])),
+    ]
+
+
+def _outputs(X, layers=()):
+    return ExpertSet(_experts()).outputs(X, layers=layers)
+
+
+def test_logit_stats_by_hand():
+    z = np.array([[1.0, 2.0, 6.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(logit_stats(z), [[3.0, np.sqrt(14 / 3), 6.0], [0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("features", ["logits", "penultimate", "linear", "logit_stats"])
+def test_pan_learns_who_owns_the_input(features):
+    X, y = _quadrants()
+    X_test, y_test = _quadrants(seed=1)
+    gate = PANGate(features=features, max_epochs=40, random_state=0)
+    moe = MixtureOfExperts(_experts(), gate=gate).fit(X, y)
+    owner = (y_test >= 2).astype(int)
+    routing = np.mean(moe.route(X_test) == owner)
+    # logit_stats sees [mean, std, max]: the sign of x0 is in the mean of both experts
+    assert routing > 0.9
+    proba = moe.gate_.attribution_proba(moe.expert_outputs(X_test))
+    assert proba.shape == (len(X_test), 2)
+    assert np.all((proba >= 0) & (proba <= 1))
+    assert np.mean((proba[:, 0] > 0.5) == (owner == 0)) > 0.9
+
+
+def test_expert_layers_follow_features():
+    assert PANGate(features="logits").expert_layers() == ()
+    assert PANGate(features="logit_stats").expert_layers() == ()
+    assert PANGate(features="penultimate").expert_layers() == ("penultimate",)
+    assert PANGate(features="features").expert_layers() == ("features",)
+
+
+def _fitted_gate(**params):
+    X, y = _quadrants()
+    return PANGate(features="logits", max_epochs=30, random_state=0, **params).fit(
+        _outputs(X), y
+    ), X
+
+
+def test_none_claim_falls_back_to_the_fallback_gate():
+    gate, X = _fitted_gate(threshold=1 - 1e-12)  # no network is ever that sure
+    outputs = _outputs(X)
+    assert not (gate.attribution_proba(outputs) > gate.threshold).any()
+    expected = NaiveConcatGate().fit(outputs).route_proba(outputs)
+    np.testing.assert_array_equal(gate.route_proba(outputs), expected)
+
+
+def test_several_claim_falls_back_to_the_fallback_gate():
+    gate, X = _fitted_gate(threshold=1e-12, fallback=NaiveConcatGate(statistic="std"))
+    outputs = _outputs(X)
+    assert (gate.attribution_proba(outputs) > gate.threshold).all()
+    expected = NaiveConcatGate(statistic="std").fit(outputs).route_proba(outputs)
+    np.testing.assert_array_equal(gate.route_proba(outputs), expected)
+
+
+def test_attribution_fallback_takes_the_most_confident_network():
+    gate, X = _fitted_gate(threshold=1 - 1e-12, fallback="attribution")
+    outputs = _outputs(X)
+    expected = gate.attribution_proba(outputs).argmax(axis=1)
+    np.testing.assert_array_equal(gate.route(outputs), expected)
+
+
+def test_exactly_one_claim_decides_without_the_fallback():
+    gate, X = _fitted_gate(fallback=NaiveConcatGate(statistic="std"))
+    outputs = _outputs(X)
+    claims = gate.attribution_proba(outputs) > 0.5
+    single = claims.sum(axis=1) == 1
+    assert single.mean() > 0.8
+    np.testing.assert_array_equal(gate.route(outputs)[single], claims[single].argmax(axis=1))
+
+
+def test_expert_owning_every_fit_sample_always_claims():
+    X, y = _quadrants()
+    mine = y < 2
+    expert_set = ExpertSet([("pos", _experts()[0][1])])
+    gate = PANGate(features="logits", max_epochs=2).fit(expert_set.outputs(X[mine]), y[mine])
+    np.testing.assert_array_equal(gate.attribution_proba(expert_set.outputs(X)), 1.0)
+
+
+def test_pan_needs_labels():
+    X, _ = _quadrants()
+    with pytest.raises(ValueError, match="PANGate needs labels y"):
+        PANGate().fit(_outputs(X))
+
+
+def test_unknown_feature_layer_is_a_clear_error():
+    X, y = _quadrants()
+    with pytest.raises(ValueError, match="Unknown layer 'conv9'"):
+        MixtureOfExperts(_experts(), gate=PANGate(features="conv9")).fit(X, y)
+
+
+def test_same_random_state_same_decisions():
+    X, y = _quadrants()
+    a = MixtureOfExperts(_experts(), gate=PANGate(features="logits", max_epochs=5,
+                                                  random_state=3)).fit(X, y)
+    b = MixtureOfExperts(_experts(), gate=PANGate(features="logits", max_epochs=5,
+                                                  random_state=3)).fit(X, y)
+    np.testing.assert_array_equal(a.route_proba(X), b.route_proba(X))
+    np.testing.assert_array_equal(a.gate_.attribution_proba(a.expert_outputs(X)),
+                                  b.gate_.attribution_proba(b.expert_outputs(X)))
+
+
+def test_grid_search_over_features_and_hidden_layers():
+    X, y = _quadrants()
+    moe = MixtureOfExperts(_experts(), gate=PANGate(max_epochs=10, random_state=0))
+    search = GridSearchCV(
+        moe,
+        {"gate__features": ["logits", "logit_stats"], "gate__hidden_layer_sizes": [(8,), (16, 8)]},
+        cv=2,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_score_ > 0.8
+
+
+def test_gate_split_keeps_data_away_from_the_experts():
+    X, y = _quadrants(300)
+    experts = [("pos", tiny_expert([0, 1], max_epochs=2)), ("neg", tiny_expert([2, 3], max_epochs=2))]
+    gate = PANGate(features="logits", max_epochs=2, random_state=0)
+    with pytest.warns(UserWarning, match="fitted on the data the experts were trained on"):
+        MixtureOfExperts(experts, gate=gate).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moe = MixtureOfExperts(experts, gate=gate, gate_split=0.3, random_state=0).fit(X, y)
+    # the gate saw 30% of the samples: the scaler of each network counts them
+    assert moe.gate_.networks_[0][0].n_samples_seen_ == 90
+    # the experts saw the other 70% (210 samples), each only its own labels
+    y_experts = moe._split(X, y)[2]
+    assert len(y_experts) == 210
+    trained_on = sum(b["train_batch_size"] for b in moe.experts_[0].history[0]["batches"])
+    assert trained_on == np.sum(np.isin(y_experts, [0, 1]))
+
+
+def test_frozen_experts_and_a_learned_gate_use_all_data_without_warning():
+    X, y = _quadrants(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moe = MixtureOfExperts(_experts(), gate=PANGate(features="logits", max_epochs=2),
+                               gate_split=0.5).fit(X, y)
+    assert moe.gate_.networks_[0][0].n_samples_seen_ == 200
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_pan_on_cuda():
+    X, y = _quadrants()
+    gate = PANGate(features="logits", max_epochs=2, device="cuda").fit(_outputs(X), y)
+    assert gate.networks_[0][-1].device == "cuda"
+    assert gate.route_proba(_outputs(X)).shape == (len(X), 2)
+
+
+def test_device_on_cpu():
+    X, y = _quadrants()
+    gate = PANGate(features="logits", max_epochs=1, device="auto").fit(_outputs(X), y)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert gate.networks_[0][-1].device == expected
+    assert next(gate.networks_[0][-1].module_.parameters()).device.type == expected
