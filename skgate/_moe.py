@@ -129,7 +129,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         for item in self.experts:
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
                 raise TypeError(
-                    f"experts must be a list of (name, Expert) tuples, got an item {item!r}."
+                    "experts must be a list of (name, Expert) tuples, got an item of type "
+                    f"{type(item).__name__}."
                 )
         names = [name for name, _ in self.experts]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -142,6 +143,11 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                     f"Expert {name!r} is a {type(expert).__name__}; experts must be "
                     "skgate.Expert instances (wrap a trained module with Expert.from_pretrained)."
                 )
+            if expert.frozen:
+                try:
+                    expert._check_frozen_is_trained()
+                except ValueError as exc:
+                    raise ValueError(f"Expert {name!r}: {exc}") from None
 
     # -- fitting ------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)

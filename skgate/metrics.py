@@ -1,8 +1,10 @@
 """Metrics of a mixture's routing.
 
-Each metric comes in two forms: a function of arrays (``*_score``), and a
-scorer ``(fitted mixture, X, y) -> float`` usable as ``scoring=`` in
-:class:`~sklearn.model_selection.GridSearchCV`.
+Scorers ``(fitted mixture, X, y) -> float``, usable as ``scoring=`` in
+:class:`~sklearn.model_selection.GridSearchCV`: :func:`routing_accuracy` and
+:func:`oracle_accuracy`; and the pieces they are made of, for when the
+experts' outputs are already at hand: :func:`routing_accuracy_score` (of
+arrays) and :func:`oracle_proba` (of an ExpertSet and its outputs).
 """
 
 import numpy as np

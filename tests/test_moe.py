@@ -300,3 +300,19 @@ def test_cuda_expert_outputs_come_back_to_cpu():
     expert = Expert.from_pretrained(LeNet5(), classes=list(range(10)), device="cuda")
     moe = MixtureOfExperts([("a", expert)]).fit(np.zeros((1, 1, 32, 32), np.float32))
     assert moe.predict_proba(np.zeros((3, 1, 32, 32), np.float32)).shape == (3, 10)
+
+
+def test_freeze_keeps_settings_and_frozen_without_training_is_an_error(rng):
+    X = rng.normal(size=(60, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    expert = tiny_expert([0, 1], max_epochs=2, iterator_valid__batch_size=7).fit(X, y)
+    state = _state(expert)
+    assert expert.freeze() is expert and clone(expert) is expert
+    assert expert.get_params()["iterator_valid__batch_size"] == 7
+    expert.fit(X, 1 - y)
+    assert _same_state(_state(expert), state)
+    untrained = Expert(LeNet5, classes=list(range(10)), frozen=True)
+    with pytest.raises(ValueError, match="frozen but holds no trained module"):
+        untrained.fit(X, y)
+    with pytest.raises(ValueError, match="Expert 'u': This expert is frozen but holds no"):
+        MixtureOfExperts([("u", untrained)]).fit(X)

@@ -60,9 +60,11 @@ def report_naive(results, print_fn=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skgate bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=["naive", "timing"],
-                        help="naive: Table 2 (data-free statistics); timing: predict time of "
-                        "the mixture over its experts' own forward passes")
+    parser.add_argument("table", choices=["naive", "augmented", "pan", "timing"],
+                        help="naive: Table 2 (data-free statistics); augmented: Table 3 "
+                        "(test-time augmentation); pan: Tables 4 and 5 (one attribution "
+                        "network per expert); timing: predict time of the mixture over its "
+                        "experts' own forward passes")
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
@@ -76,6 +78,21 @@ def main(argv=None):
     if ns.table == "timing":
         results = [run_timing(p, data_dir=ns.data_dir, repeats=ns.repeats) for p in ns.problems]
         report_timing(results)
+        _dump(results, ns.out)
+        return 0
+    if ns.table in ("augmented", "pan"):
+        from ._augmented import report_augmented, run_augmented
+        from ._pan import report_pan, run_pan
+
+        run, report = {"augmented": (run_augmented, report_augmented),
+                       "pan": (run_pan, report_pan)}[ns.table]
+        results = []
+        for problem in ns.problems:
+            for seed in ns.seeds:
+                print(f"{problem}, seed {seed} ...", file=sys.stderr, flush=True)
+                results.append(run(problem, seed, data_dir=ns.data_dir, max_epochs=ns.epochs,
+                                   cache_dir=ns.cache_dir))
+        report(results)
         _dump(results, ns.out)
         return 0
     results = []

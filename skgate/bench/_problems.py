@@ -125,4 +125,4 @@ def trained_experts(problem, *, cache_dir=None):
                                       input_transform=expert.input_transform,
                                       iterator_valid__batch_size=512))
         for (name, expert), module in zip(problem.experts, modules)
-    ]
+    ]  # rebuilt from the module alone, whether trained now or loaded from the cache

@@ -185,6 +185,28 @@ class Expert(NeuralNetClassifier):
         return expert.initialize()
 
     # -- frozen behaviour ---------------------------------------------------------------
+    def freeze(self):
+        """Freeze this trained expert in place, keeping all its settings.
+
+        From then on ``clone`` returns it, ``fit`` leaves it unchanged and
+        ``set_params`` refuses, as for :meth:`from_pretrained`.
+
+        Returns
+        -------
+        self : Expert
+        """
+        check_is_fitted(self)
+        object.__setattr__(self, "frozen", True)
+        return self
+
+    def _check_frozen_is_trained(self):
+        if not getattr(self, "initialized_", False):
+            raise ValueError(
+                "This expert is frozen but holds no trained module: build frozen experts with "
+                "Expert.from_pretrained(module, classes=...) or call freeze() after fit."
+            )
+        return self
+
     def __sklearn_clone__(self):
         if self.frozen:
             return self
@@ -225,7 +247,7 @@ class Expert(NeuralNetClassifier):
         A frozen expert is returned unchanged.
         """
         if self.frozen:
-            return self if self.initialized_ else self.initialize()
+            return self._check_frozen_is_trained()
         with ExitStack() as stack:
             if self.random_state is not None:
                 stack.enter_context(torch.random.fork_rng(devices=[]))
@@ -236,7 +258,7 @@ class Expert(NeuralNetClassifier):
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``(X, y)``; a frozen expert is returned unchanged."""
         if self.frozen:
-            return self if self.initialized_ else self.initialize()
+            return self._check_frozen_is_trained()
         if y is None:
             raise ValueError(f"{type(self).__name__}.fit needs labels y.")
         y = np.asarray(y)

@@ -44,10 +44,10 @@ def _gaussian_noise(x, generator, *, std, clip):
     return _clip(x + std * torch.randn(x.shape, generator=generator), clip)
 
 
-def _poisson_noise(x, generator, *, rate, clip):
+def _poisson_noise(x, generator, *, rate, scale, clip):
     # the original code adds min(Poisson(rate), 1) to every value: a Bernoulli(1 - e^-rate) draw
-    noise = torch.rand(x.shape, generator=generator) < -math.expm1(-rate)
-    return _clip(x + noise, clip)
+    events = torch.rand(x.shape, generator=generator) < -math.expm1(-rate)
+    return _clip(x + scale * events, clip)
 
 
 def _horizontal_flip(x, generator):
@@ -151,8 +151,8 @@ _AUGMENTATIONS = {
         _gaussian_noise, {"std": 1.0, "clip": True},
         {"std": _NON_NEGATIVE, "clip": _BOOL}, False),
     "poisson_noise": _Augmentation(
-        _poisson_noise, {"rate": 0.5, "clip": True},
-        {"rate": _NON_NEGATIVE, "clip": _BOOL}, False),
+        _poisson_noise, {"rate": 0.5, "scale": 1.0, "clip": True},
+        {"rate": _NON_NEGATIVE, "scale": _NON_NEGATIVE, "clip": _BOOL}, False),
     "horizontal_flip": _Augmentation(_horizontal_flip, {}, {}, True),
     "vertical_flip": _Augmentation(_vertical_flip, {}, {}, True),
     "random_resized_crop": _Augmentation(
@@ -288,7 +288,7 @@ class AugmentedGate(BaseGate):
 
     Parameters
     ----------
-    augmentations : str or list of (str, dict), default="gaussian_6_stds"
+    augmentations : str or list of (str, dict), default="sharpen_5_alphas"
         The augmented passes: a key of :data:`AUGMENTATION_SETS` (the paper's
         Table 3 rows) or a list with one ``(name, params)`` pair per pass, for
         example ``[("gaussian_noise", {"std": 0.05}), ("gaussian_noise", {"std":
@@ -303,10 +303,11 @@ class AugmentedGate(BaseGate):
           original code ignored ``alpha`` and used imgaug's random lightness.)
         - ``"gaussian_noise"`` (``std=1``, ``clip=True``): ``x + std * N(0, 1)``
           per value, as ``v2.GaussianNoise(sigma=std, clip=clip)``.
-        - ``"poisson_noise"`` (``rate=0.5``, ``clip=True``): adds ``min(k, 1)``
-          with ``k ~ Poisson(rate)`` per value, as the original code; that is,
-          each value gets +1 with probability ``1 - exp(-rate)`` (so, clipped,
-          salt noise).
+        - ``"poisson_noise"`` (``rate=0.5``, ``scale=1``, ``clip=True``): adds
+          ``scale * min(k, 1)`` with ``k ~ Poisson(rate)`` per value, as the
+          original code (with ``scale=1``); that is, each value gets ``+scale``
+          with probability ``1 - exp(-rate)`` (clipped, with ``scale=1``: salt
+          noise).
         - ``"horizontal_flip"``, ``"vertical_flip"``: ``v2.functional``'s flips.
         - ``"random_resized_crop"`` (``scale=(0.08, 1)``, ``ratio=(3/4, 4/3)``):
           ``v2.RandomResizedCrop`` to the input's own size, one random box per
@@ -315,8 +316,10 @@ class AugmentedGate(BaseGate):
         Noise and sharpening are clipped to [0, 1] (the mixture's image range)
         unless ``clip=False``; flips and crops stay in range by construction. The
         defaults ``std=1`` and ``rate=0.5`` are the original code's, but they
-        apply here to the [0, 1] input rather than the normalised one.
-    aggregation : {"mean", "vote", "consistency", "agreement"}, default="mean"
+        apply here to the [0, 1] input: the original added its noise, unclipped,
+        to normalised inputs, which for an MNIST expert (std 0.3081) is
+        ``std * 0.3081`` and ``scale=0.3081`` here with ``clip=False``.
+    aggregation : {"mean", "vote", "consistency", "agreement"}, default="vote"
         How the passes (the un-augmented one first, if ``include_original``)
         decide:
 
@@ -333,6 +336,22 @@ class AugmentedGate(BaseGate):
         - ``"agreement"`` (not in the paper): the share of passes in which the
           expert's top class is the top class of its mean logits; ties go to the
           best ``"mean"`` score.
+
+        In skgate's benchmark (``docs/benchmarks.md``) the vote beats the mean
+        for single passes, flips, crops and mixed strengths
+        (``"gaussian_6_stds"``), and loses when several equally strong noise
+        passes outvote the un-augmented one (``"gaussian_5"``, ``"poisson_5"``
+        on MNIST + CIFAR-10). ``"consistency"`` and ``"agreement"`` never raise
+        the accuracy beyond seed noise and lower it a lot under noise, flips and
+        crops: the hypothesis is reversed, the owner's score varies *more*
+        across passes (the lowest spread picks the owner for only 5-30% of the
+        images).
+
+        The defaults are the best trade-off measured over disjoint MNIST and
+        MNIST + CIFAR-10 with LeNet-5 experts: against
+        ``NaiveConcatGate("energy")``, -0.003 and +0.014 accuracy. No setting
+        beats the naive gate on both; ``"gaussian_6_stds"`` with the vote gains
+        the most on MNIST + CIFAR-10 (+0.019) but loses 0.021 on disjoint MNIST.
     statistic : str, default="energy"
         The score of an expert's logits, a key of
         :data:`~skgate.gates.STATISTICS` (the paper used ``"max_logit"``, its
@@ -399,7 +418,7 @@ class AugmentedGate(BaseGate):
     }
     _data_free = True
 
-    def __init__(self, augmentations="gaussian_6_stds", aggregation="mean", statistic="energy",
+    def __init__(self, augmentations="sharpen_5_alphas", aggregation="vote", statistic="energy",
                  penalty=1.0, include_original=True, random_state=None):
         self.augmentations = augmentations
         self.aggregation = aggregation

@@ -11,8 +11,9 @@ class SizedExpert(Expert):
     """Test expert whose module gets one output per class seen in fit (classes=None)."""
 
     def fit(self, X, y, **fit_params):
-        n_classes = len(self.classes) if self.classes is not None else len(np.unique(y))
-        self.set_params(module__n_classes=n_classes)
+        if not self.frozen:
+            n_classes = len(self.classes) if self.classes is not None else len(np.unique(y))
+            self.set_params(module__n_classes=n_classes)
         return super().fit(X, y, **fit_params)
 
 

@@ -145,6 +145,8 @@ def test_poisson_noise_adds_one_with_probability_one_minus_exp_minus_rate():
         assert added.mean() == pytest.approx(1 - math.exp(-rate), abs=0.01)
     (clipped,) = _views([("poisson_noise", {"rate": 0.5})], X, random_state=1)
     assert set(np.unique(clipped)) == {0.25, 1.0}
+    (scaled,) = _views([("poisson_noise", {"rate": 0.5, "scale": 0.5})], X, random_state=1)
+    np.testing.assert_array_equal(scaled == 0.75, clipped == 1.0)  # the same events
 
 
 def test_noise_changes_the_decision_in_the_expected_direction():
@@ -370,7 +372,7 @@ def test_clone_keeps_list_settings_equal_not_shared():
     copy = clone(gate)
     assert copy.augmentations == augmentations and copy.augmentations is not augmentations
     assert AugmentedGate().get_params() == {
-        "augmentations": "gaussian_6_stds", "aggregation": "mean", "statistic": "energy",
+        "augmentations": "sharpen_5_alphas", "aggregation": "vote", "statistic": "energy",
         "penalty": 1.0, "include_original": True, "random_state": None}
 
 
@@ -389,3 +391,42 @@ def test_grid_search_chooses_among_augmentation_sets():
     assert search.best_score_ == 1.0
     scores = search.cv_results_["mean_test_score"]
     assert scores[0] == pytest.approx(plain.score(X, y), abs=0.1) and max(scores[[0, 1, 3]]) < 1
+
+
+def test_route_proba_is_the_aggregate_of_the_passes():
+    rng = np.random.default_rng(2)
+    outputs = _pixel_experts().outputs(rng.random((80, 1, 1, 2), dtype=np.float32))
+    for aggregation in ("mean", "vote", "consistency", "agreement"):
+        gate = AugmentedGate("gaussian_5", aggregation=aggregation, random_state=4).fit(outputs)
+        weights = gate.route_proba(outputs)
+        np.testing.assert_array_equal(weights, gate.aggregate(gate.pass_logits(outputs)))
+        assert set(np.unique(weights)) <= {0.0, 1.0} and (weights.sum(axis=1) == 1).all()
+
+
+# -- the bench, on a toy problem --------------------------------------------------------------
+def test_bench_runs_and_reports_on_a_toy_problem(monkeypatch):
+    from skgate.bench import _augmented as bench
+    from skgate.bench._problems import Problem
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 1, 4, 4), dtype=np.float32)
+    y = rng.integers(0, 10, 60)
+    experts = [("mnist_0_4", frozen_linear(rng.normal(size=(5, 16)), list(range(5)))),
+               ("mnist_5_9", frozen_linear(rng.normal(size=(5, 16)), list(range(5, 10))))]
+
+    def make_problem(name, seed, **kwargs):
+        return Problem(name, experts, X, y, X, y, X, y)
+
+    monkeypatch.setattr(bench, "make_problem", make_problem)
+    monkeypatch.setattr(bench, "trained_experts", lambda problem, cache_dir=None: experts)
+    result = bench.run_augmented("disjoint_mnist", 0, sets=["flips", "gaussian"], repeats=1)
+    import json
+
+    json.dumps(result)
+    assert {r["set"] for r in result["rows"]} == {"flips", "gaussian"}
+    assert len(result["rows"]) == 2 * 2 * 4  # sets x statistics x aggregations
+    assert result["timing"]["sets"]["flips"]["extra_passes"] == 2
+    lines = []
+    bench.report_augmented([result], print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "| flips" in text and "0.7898" in text and "none (NaiveConcatGate)" in text

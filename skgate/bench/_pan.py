@@ -1,0 +1,160 @@
+"""Tables 4 and 5 of the universal-gating paper: one attribution network per expert (SC1)."""
+
+import time
+
+import numpy as np
+from sklearn.ensemble import StackingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from .. import MixtureOfExperts
+from ..gates import NaiveConcatGate, PANGate
+from ..metrics import oracle_proba, routing_accuracy_score
+from ._problems import make_problem, trained_experts
+
+#: features of the bench: (label in the tables, PANGate features)
+PAN_FEATURES = {
+    "logits": "logits",
+    "penultimate (84-d)": "penultimate",
+    "conv output (120-d)": "features",
+    "logit stats": "logit_stats",
+}
+#: Table 4 (attribution accuracy of each network) and Table 5 (SC1 accuracy) of the paper
+PAPER_TABLE4 = {
+    "disjoint_mnist": {"logits": (0.9254, 0.8943), "penultimate (84-d)": None,
+                       "conv output (120-d)": (0.9761, 0.9755), "logit stats": (0.8655, 0.8419)},
+    "mnist_cifar10": {"logits": (0.9999, 0.9983), "penultimate (84-d)": None,
+                      "conv output (120-d)": (0.9999, 0.9998), "logit stats": (0.9999, 0.9716)},
+}
+PAPER_TABLE5 = {
+    "disjoint_mnist": {"logits": 0.9458, "conv output (120-d)": 0.9733, "logit stats": 0.9294},
+    "mnist_cifar10": {"logits": 0.8083, "conv output (120-d)": 0.8084, "logit stats": 0.8071},
+}
+
+
+def _scores(moe, outputs, owners, y):
+    weights = moe.gate_.route_proba(outputs)
+    proba = moe.expert_set_.combine(outputs.probas, weights)
+    return {
+        "accuracy": float(np.mean(moe.classes_[proba.argmax(1)] == y)),
+        "routing": routing_accuracy_score(owners, weights),
+    }
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def run_pan(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None,
+            n_train_gate=None):
+    """PANGate on one problem and seed: attribution, routing and accuracy per feature.
+
+    Also fits the penultimate PAN on a sample of the experts' training data (as
+    the original code did) to measure the cost of over-confident logits, and
+    compares with scikit-learn's StackingClassifier over the same frozen
+    experts, fitted on the same gate data.
+    """
+    problem = make_problem(problem_name, seed, data_dir=data_dir, max_epochs=max_epochs)
+    experts = trained_experts(problem, cache_dir=cache_dir)
+    X_gate, y_gate, X_test, y_test = problem.X_gate, problem.y_gate, problem.X_test, problem.y_test
+    result = {"problem": problem_name, "seed": seed, "n_gate": len(X_gate), "features": {}}
+
+    for label, features in PAN_FEATURES.items():
+        gate = PANGate(features=features, random_state=seed)
+        moe, fit_s = _timed(lambda g=gate: MixtureOfExperts(experts, gate=g).fit(X_gate, y_gate))
+        outputs, _ = _timed(lambda m=moe: m.expert_outputs(X_test))
+        owners = moe.expert_set_.owners(y_test)
+        attribution = moe.gate_.attribution_proba(outputs) > 0.5
+        row = _scores(moe, outputs, owners, y_test)
+        row["attribution"] = [float(np.mean(attribution[:, k] == owners[:, k]))
+                              for k in range(owners.shape[1])]
+        row["single_claim"] = float(np.mean(attribution.sum(axis=1) == 1))
+        row["fit_s"] = fit_s
+        result["features"][label] = row
+        if label == "logits":  # the same outputs serve the oracle and the naive baseline
+            proba = oracle_proba(moe.expert_set_, outputs, owners)
+            result["oracle"] = float(np.mean(moe.classes_[proba.argmax(1)] == y_test))
+            naive = MixtureOfExperts(experts, gate=NaiveConcatGate()).fit(X_test[:1])
+            result["naive_energy"] = _scores(naive, outputs, owners, y_test)
+
+    # the original code's protocol: the PAN fitted on the experts' own training data
+    rng = np.random.default_rng(seed)
+    sample = rng.permutation(len(problem.X_train))[: n_train_gate or len(X_gate)]
+    on_train = MixtureOfExperts(experts, gate=PANGate(features="penultimate", random_state=seed))
+    on_train.fit(problem.X_train[sample], problem.y_train[sample])
+    outputs = on_train.expert_outputs(X_test)
+    result["penultimate_on_expert_train_data"] = _scores(
+        on_train, outputs, on_train.expert_set_.owners(y_test), y_test)
+
+    # scikit-learn's stacking over the same frozen experts, on the same gate data. cv="prefit":
+    # with cross-validation, cross_val_predict pads each expert's probabilities to all labels
+    # of y at fit but not at predict, and predict fails (20 features at fit, 10 at predict).
+    stack = StackingClassifier(experts, final_estimator=LogisticRegression(max_iter=2000),
+                               cv="prefit")
+    _, fit_s = _timed(lambda: stack.fit(X_gate, y_gate))
+    y_pred, predict_s = _timed(lambda: stack.predict(X_test))
+    pan = MixtureOfExperts(experts, gate=PANGate(features="penultimate", random_state=seed))
+    _, pan_fit_s = _timed(lambda: pan.fit(X_gate, y_gate))
+    pan_pred, pan_predict_s = _timed(lambda: pan.predict(X_test))
+    result["stacking"] = {
+        "accuracy": float(np.mean(y_pred == y_test)), "fit_s": fit_s, "predict_s": predict_s,
+        "pan_accuracy": float(np.mean(pan_pred == y_test)), "pan_fit_s": pan_fit_s,
+        "pan_predict_s": pan_predict_s,
+    }
+    return result
+
+
+def report_pan(results, print_fn=print):
+    """Print Tables 4 and 5 (mean ± std over seeds) from :func:`run_pan` results."""
+    from ._evaluate import format_table
+
+    def ms(values):
+        values = np.asarray(values, dtype=float)
+        return f"{values.mean():.4f} ± {values.std():.4f}"
+
+    for problem in ("disjoint_mnist", "mnist_cifar10"):
+        runs = [r for r in results if r["problem"] == problem]
+        if not runs:
+            continue
+        print_fn(f"\n### {problem} (seeds {[r['seed'] for r in runs]}, gate data "
+                 f"{runs[0]['n_gate']} held-out training images)\n")
+        rows = []
+        for label in PAN_FEATURES:
+            got = [r["features"][label] for r in runs]
+            paper4 = PAPER_TABLE4[problem].get(label)
+            rows.append({
+                "features": label,
+                "attribution": " / ".join(ms([g["attribution"][k] for g in got])
+                                          for k in range(len(got[0]["attribution"]))),
+                "paper4": " / ".join(f"{v:.4f}" for v in paper4) if paper4 else "-",
+                "routing": ms([g["routing"] for g in got]),
+                "accuracy": ms([g["accuracy"] for g in got]),
+                "paper5": f"{PAPER_TABLE5[problem][label]:.4f}"
+                if label in PAPER_TABLE5[problem] else "-",
+                "fit": ms([g["fit_s"] for g in got]) + " s",
+            })
+        rows.append({"features": "NaiveConcatGate (energy)", "attribution": "-", "paper4": "-",
+                     "routing": ms([r["naive_energy"]["routing"] for r in runs]),
+                     "accuracy": ms([r["naive_energy"]["accuracy"] for r in runs]),
+                     "paper5": "-", "fit": "-"})
+        rows.append({"features": "oracle", "attribution": "-", "paper4": "-", "routing": "1",
+                     "accuracy": ms([r["oracle"] for r in runs]), "paper5": "-", "fit": "-"})
+        print_fn(format_table(
+            rows, ["features", "attribution", "paper4", "routing", "accuracy", "paper5", "fit"],
+            headers=["PAN features", "attribution accuracy per network", "paper Table 4",
+                     "routing accuracy", "mixture accuracy", "paper Table 5", "gate fit time"]))
+        on_train = [r["penultimate_on_expert_train_data"] for r in runs]
+        held = [r["features"]["penultimate (84-d)"] for r in runs]
+        print_fn(f"\npenultimate PAN fitted on the experts' own training data (as the original "
+                 f"code): routing {ms([o['routing'] for o in on_train])}, accuracy "
+                 f"{ms([o['accuracy'] for o in on_train])}; on held-out gate data: routing "
+                 f"{ms([h['routing'] for h in held])}, accuracy "
+                 f"{ms([h['accuracy'] for h in held])}")
+        st = [r["stacking"] for r in runs]
+        print_fn(f"\nStackingClassifier(LogisticRegression on the experts' probabilities, "
+                 f"cv='prefit') on the same frozen experts and gate data: accuracy "
+                 f"{ms([s['accuracy'] for s in st])}, fit {ms([s['fit_s'] for s in st])} s, "
+                 f"predict {ms([s['predict_s'] for s in st])} s; PANGate(penultimate): accuracy "
+                 f"{ms([s['pan_accuracy'] for s in st])}, fit {ms([s['pan_fit_s'] for s in st])}"
+                 f" s, predict {ms([s['pan_predict_s'] for s in st])} s")
