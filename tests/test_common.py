@@ -6,7 +6,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgate import MixtureOfExperts
 from skgate.gates import AugmentedGate, NaiveConcatGate, PANGate
-
 from skgate.utils._testing import tiny_expert
 
 

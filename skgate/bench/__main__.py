@@ -32,7 +32,8 @@ def report_naive(results, print_fn=print):
         names = list(runs[0]["experts"])
         print_fn("experts on their own test parts: " + ", ".join(
             f"{n} {_mean_std([r['experts'][n] for r in runs])}" for n in names))
-        print_fn(f"expert training (or cache loading) time: {_mean_std([r['train_s'] for r in runs])} s\n")
+        train_s = _mean_std([r["train_s"] for r in runs])
+        print_fn(f"expert training (or cache loading) time: {train_s} s\n")
         rows = []
         for i, row in enumerate(runs[0]["gates"]):
             gate = row["gate"]
