@@ -2,30 +2,20 @@
 
 import numpy as np
 import pytest
-import torch
 from sklearn.model_selection import GridSearchCV
 
-from skgate import Expert, MixtureOfExperts
+from skgate import MixtureOfExperts
 from skgate.gates import NaiveConcatGate
 from skgate.metrics import oracle_accuracy, oracle_proba, routing_accuracy, routing_accuracy_score
-
-
-def _slice_expert(n_in, start, classes):
-    """A frozen expert whose logits are X[:, start:start + len(classes)]."""
-    k = len(classes)
-    module = torch.nn.Linear(n_in, k, bias=False)
-    with torch.no_grad():
-        module.weight.zero_()
-        module.weight[:, start : start + k] = torch.eye(k)
-    return Expert.from_pretrained(module, classes=classes)
+from skgate.utils._testing import slice_expert
 
 
 def _moe(classes_a, classes_b, statistic="max_logit"):
     """Expert a reads the first len(classes_a) columns of X, expert b the next ones."""
     n_in = len(classes_a) + len(classes_b)
     experts = [
-        ("a", _slice_expert(n_in, 0, classes_a)),
-        ("b", _slice_expert(n_in, len(classes_a), classes_b)),
+        ("a", slice_expert(n_in, 0, classes_a)),
+        ("b", slice_expert(n_in, len(classes_a), classes_b)),
     ]
     return MixtureOfExperts(experts, gate=NaiveConcatGate(statistic))
 

@@ -51,3 +51,10 @@ class Scale(torch.nn.Module):
 def frozen_linear(weight, classes, **kwargs):
     """A frozen expert computing ``x @ weight.T`` with the given output labels."""
     return Expert.from_pretrained(Scale(weight), classes=classes, **kwargs)
+
+
+def slice_expert(n_in, start, classes):
+    """A frozen expert whose logits are ``X[:, start:start + len(classes)]``."""
+    weight = np.zeros((len(classes), n_in))
+    weight[:, start : start + len(classes)] = np.eye(len(classes))
+    return frozen_linear(weight, classes)

@@ -10,20 +10,13 @@ import torch
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
 from skgate.gates import BaseGate, NaiveConcatGate
+from skgate.utils._testing import slice_expert
 
 
 def _expert(classes, n_in=2):
     return Expert.from_pretrained(torch.nn.Linear(n_in, len(classes)), classes=classes)
 
 
-def _slice_expert(n_in, start, classes):
-    """A frozen expert whose logits are X[:, start:start + len(classes)]."""
-    k = len(classes)
-    module = torch.nn.Linear(n_in, k, bias=False)
-    with torch.no_grad():
-        module.weight.zero_()
-        module.weight[:, start : start + k] = torch.eye(k)
-    return Expert.from_pretrained(module, classes=classes)
 
 
 def _two_layer_expert():
@@ -123,7 +116,7 @@ def test_owners_unknown_label():
 
 # -- outputs and layers -----------------------------------------------------------------
 def test_outputs_logits_and_penultimate():
-    s = ExpertSet([("deep", _two_layer_expert()), ("flat", _slice_expert(4, 1, [2, 3]))])
+    s = ExpertSet([("deep", _two_layer_expert()), ("flat", slice_expert(4, 1, [2, 3]))])
     out = s.outputs(X4, layers=["penultimate"])
     assert out.n_experts == 2 and out.n_samples == 2 and out.X is X4
     relu = [[1.0, 2.0, 0.0], [0.0, 0.0, 1.0]]  # relu([x0, x1, x2 - x3])
@@ -156,8 +149,8 @@ def test_per_expert_layers_mapping():
     s = ExpertSet(
         [
             ("deep", _two_layer_expert()),
-            ("flat", _slice_expert(4, 0, [0, 1, 2])),
-            ("none", _slice_expert(4, 0, [0, 1])),
+            ("flat", slice_expert(4, 0, [0, 1, 2])),
+            ("none", slice_expert(4, 0, [0, 1])),
         ]
     )
     out = s.outputs(X4, layers={"deep": ["0"], "flat": ["penultimate"]})
@@ -196,7 +189,7 @@ X_MOE = np.log(np.hstack([PA, PB])).astype(np.float32)
 
 
 def _overlapping_moe(gate):
-    experts = [("a", _slice_expert(5, 0, [0, 1, 2])), ("b", _slice_expert(5, 3, [2, 3]))]
+    experts = [("a", slice_expert(5, 0, [0, 1, 2])), ("b", slice_expert(5, 3, [2, 3]))]
     return MixtureOfExperts(experts, gate=gate).fit(X_MOE)
 
 

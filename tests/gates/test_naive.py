@@ -4,14 +4,13 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skgate import Expert
 from skgate.experts import ExpertSet
 from skgate.gates import STATISTICS, NaiveConcatGate, expert_scores
+from skgate.utils._testing import slice_expert
 
 LN3, LN5, LN11 = math.log(3), math.log(5), math.log(11)
 E35 = math.exp(3.5)
@@ -77,14 +76,6 @@ CASES = {
 }
 
 
-def _slice_expert(n_in, start, classes):
-    """A frozen expert whose logits are X[:, start:start + len(classes)]."""
-    k = len(classes)
-    module = torch.nn.Linear(n_in, k, bias=False)
-    with torch.no_grad():
-        module.weight.zero_()
-        module.weight[:, start : start + k] = torch.eye(k)
-    return Expert.from_pretrained(module, classes=classes)
 
 
 def _outputs(*blocks):
@@ -95,7 +86,7 @@ def _outputs(*blocks):
     for k, block in enumerate(blocks):
         width = block.shape[1]
         named.append(
-            (f"e{k}", _slice_expert(X.shape[1], start, list(range(label, label + width))))
+            (f"e{k}", slice_expert(X.shape[1], start, list(range(label, label + width))))
         )
         start += width
         label += width
