@@ -6,7 +6,15 @@ from sklearn.model_selection import GridSearchCV
 
 from skgate import MixtureOfExperts
 from skgate.gates import NaiveConcatGate
-from skgate.metrics import oracle_accuracy, oracle_proba, routing_accuracy, routing_accuracy_score
+from skgate.metrics import (
+    activation_rate,
+    correct_count_distribution,
+    oracle_accuracy,
+    oracle_proba,
+    pairwise_kappa,
+    routing_accuracy,
+    routing_accuracy_score,
+)
 from skgate.utils._testing import slice_expert
 
 
@@ -128,3 +136,123 @@ def test_scorers_in_grid_search():
     assert grid.best_score_ == 1.0
     assert grid.best_estimator_.gate_.statistic == "max_logit"
     assert grid.score(X_GRID, Y_GRID) == 1.0  # the refit scorer
+
+
+# -- activation_rate ---------------------------------------------------------------------
+WEIGHTS = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+
+
+def test_activation_rate_hand_made():
+    # group a: mean of [1, 0] and [0.5, 0.5]; group b: [0, 1] alone
+    rates = activation_rate(WEIGHTS, ["a", "a", "b"])
+    np.testing.assert_allclose(rates, [[0.75, 0.25], [0.0, 1.0]])
+    assert rates.shape == (2, 2)
+    # rows follow labels, as in confusion_matrix; a subset of the groups is allowed
+    np.testing.assert_allclose(
+        activation_rate(WEIGHTS, ["a", "a", "b"], labels=["b", "a"]), [[0.0, 1.0], [0.75, 0.25]]
+    )
+    np.testing.assert_allclose(
+        activation_rate(WEIGHTS, ["a", "a", "b"], labels=["a"]), [[0.75, 0.25]]
+    )
+
+
+def test_activation_rate_integer_groups_three_experts():
+    weights = [[0.2, 0.3, 0.5], [0.4, 0.1, 0.5], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    groups = np.array([1, 0, 1, 0])
+    # sorted groups: 0 -> rows 1 and 3, 1 -> rows 0 and 2
+    np.testing.assert_allclose(
+        activation_rate(weights, groups), [[0.2, 0.05, 0.75], [0.6, 0.15, 0.25]]
+    )
+
+
+def test_activation_rate_errors():
+    with pytest.raises(
+        ValueError, match="weights has 3 samples but groups has 2; expected one group"
+    ):
+        activation_rate(WEIGHTS, ["a", "b"])
+    with pytest.raises(ValueError, match=r"weights must be a 2-D array .* got shape \(3,\)"):
+        activation_rate([0.1, 0.2, 0.7], ["a", "a", "b"])
+    with pytest.raises(ValueError, match=r"weights must be a 2-D array .* got shape \(1, 3, 2\)"):
+        activation_rate(WEIGHTS[None], ["a", "a", "b"])
+    with pytest.raises(ValueError, match=r"groups must be a 1-D array .* got shape \(3, 1\)"):
+        activation_rate(WEIGHTS, [["a"], ["a"], ["b"]])
+    nan_weights = WEIGHTS.copy()
+    nan_weights[1, 0] = np.nan
+    with pytest.raises(
+        ValueError, match=r"weights contains NaN .*in 1 of 3 samples.*expected finite"
+    ):
+        activation_rate(nan_weights, ["a", "a", "b"])
+    with pytest.raises(
+        ValueError,
+        match=r"labels \['c'\] have no sample in groups; expected labels among the groups present: \['a', 'b'\]",
+    ):
+        activation_rate(WEIGHTS, ["a", "a", "b"], labels=["a", "c"])
+
+
+# -- pairwise_kappa --------------------------------------------------------------------
+def test_pairwise_kappa_identical_predictions():
+    a = np.array([0, 1, 2, 1, 0])
+    np.testing.assert_allclose(pairwise_kappa(np.column_stack([a, a, a])), np.ones((3, 3)))
+
+
+def test_pairwise_kappa_hand_made():
+    # observed agreement 3/6; each model predicts each of 3 labels 1/3 of the time, so the
+    # chance agreement is 3 * 1/9 = 1/3 and kappa = (1/2 - 1/3) / (1 - 1/3) = 1/4
+    a = np.array([0, 1, 2, 0, 1, 2])
+    b = np.array([0, 1, 2, 1, 2, 0])
+    kappa = pairwise_kappa(np.column_stack([a, b]))
+    np.testing.assert_allclose(kappa, [[1.0, 0.25], [0.25, 1.0]])
+    # the same from a list of 1-D arrays, and from string labels
+    np.testing.assert_allclose(pairwise_kappa([a, b]), kappa)
+    names = np.array(["x", "y", "z"])
+    np.testing.assert_allclose(pairwise_kappa([names[a], names[b]]), kappa)
+
+
+def test_pairwise_kappa_three_models_symmetric():
+    # kappa(a, b) = 0.5 (see the docstring), c is the opposite of a (kappa -1),
+    # kappa(b, c): observed 1/4, chance 0.5 -> -0.5
+    predictions = np.array([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 1, 0]])
+    kappa = pairwise_kappa(predictions)
+    np.testing.assert_allclose(kappa, [[1.0, 0.5, -1.0], [0.5, 1.0, -0.5], [-1.0, -0.5, 1.0]])
+    np.testing.assert_array_equal(kappa, kappa.T)
+    assert pairwise_kappa(predictions[:, :1]).tolist() == [[1.0]]
+
+
+def test_pairwise_kappa_errors():
+    with pytest.raises(ValueError, match=r"different lengths \[3, 2\]"):
+        pairwise_kappa([np.array([0, 1, 0]), np.array([0, 1])])
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_models\).*got shape \(3,\)"):
+        pairwise_kappa([0, 1, 0])
+    with pytest.raises(ValueError, match="at least one model"):
+        pairwise_kappa(np.empty((3, 0)))
+
+
+# -- correct_count_distribution ----------------------------------------------------------
+def test_correct_count_distribution_hand_made():
+    y_true = np.array([1, 2, 3, 4])
+    predictions = np.array(
+        [
+            [1, 1, 1],  # all 3 right
+            [2, 0, 0],  # 1 right
+            [0, 0, 0],  # none right
+            [0, 0, 0],  # none right
+        ]
+    )
+    shares = correct_count_distribution(y_true, predictions)
+    np.testing.assert_allclose(shares, [0.5, 0.25, 0.0, 0.25])
+    assert shares.shape == (4,)
+    assert shares.sum() == pytest.approx(1.0)
+    # the same from a list of 1-D arrays (one per model) and with string labels
+    np.testing.assert_allclose(correct_count_distribution(y_true, list(predictions.T)), shares)
+    np.testing.assert_allclose(
+        correct_count_distribution(y_true.astype(str), predictions.astype(str)), shares
+    )
+
+
+def test_correct_count_distribution_errors():
+    with pytest.raises(ValueError, match="y_true has 3 samples but predictions has 2"):
+        correct_count_distribution([0, 1, 1], [[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match=r"y_true must be 1-D"):
+        correct_count_distribution([[0], [1]], [[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="at least one sample"):
+        correct_count_distribution([], np.empty((0, 2)))

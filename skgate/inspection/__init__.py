@@ -1,0 +1,13 @@
+"""Plots for the analysis of a mixture and of its experts.
+
+scikit-learn-style Display objects (``from_*`` class methods that compute and
+plot, ``plot`` returning the display with its artists as attributes):
+:class:`ActivationRateDisplay` (mean gate weight of each expert per data set),
+:class:`AgreementDisplay` (pairwise kappa of models and number of models right
+per sample) and :class:`TrainingCurveDisplay` (per-epoch curves of several
+models). They need matplotlib, imported only when plotting.
+"""
+
+from ._displays import ActivationRateDisplay, AgreementDisplay, TrainingCurveDisplay
+
+__all__ = ["ActivationRateDisplay", "AgreementDisplay", "TrainingCurveDisplay"]
