@@ -1,12 +1,14 @@
 """MixtureOfExperts: the meta-estimator that combines experts with a gate."""
 
 import warnings
+from contextlib import ExitStack
 from numbers import Real
 
 import numpy as np
+import torch
 from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
@@ -178,9 +180,10 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         gate = NaiveConcatGate() if self.gate is None else self.gate
         self.gate_ = clone(gate)
         data_free = getattr(self.gate_, "_data_free", False)
+        joint = self.gate_._trains_experts()
         trains = [not expert.frozen for _, expert in self.experts]
         X_experts, y_experts, X_gate, y_gate = X, y, X, y
-        if any(trains) and not data_free and y is not None:
+        if any(trains) and not data_free and not joint and y is not None:
             if self.gate_split is not None:
                 X_experts, X_gate, y_experts, y_gate = self._split(X, y)
             else:
@@ -195,21 +198,43 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         fitted = []
         for (name, expert), train in zip(self.experts, trains):
             expert = clone(expert)  # a frozen expert clones to itself
-            if train:
+            if train and joint:
+                self._init_expert(name, expert, y)  # the gate trains it
+            elif train:
                 self._fit_expert(name, expert, X_experts, y_experts)
             fitted.append((name, expert))
         self.expert_set_ = ExpertSet(fitted)
         self.experts_ = self.expert_set_.experts
         self.named_experts_ = Bunch(**dict(fitted))
-        self.classes_ = self.expert_set_.classes_
-        if y is not None:
+        own_labels = self.gate_._defines_label_space()
+        if y is not None and not own_labels:
             self.expert_set_.owners(y)  # every label must belong to some expert
 
         # a data-free gate learns nothing from X; one sample still checks that every
         # expert accepts the input format, here rather than at the first predict
-        outputs = self._outputs(X[:1] if data_free else X_gate)
+        if joint:
+            outputs = self.expert_set_.inputs_only(X_gate)
+        else:
+            outputs = self._outputs(X[:1] if data_free else X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
+        self.classes_ = self.gate_.classes_ if own_labels else self.expert_set_.classes_
         return self
+
+    @staticmethod
+    def _init_expert(name, expert, y):
+        if y is None:
+            raise ValueError(
+                f"Expert {name!r} is trained jointly with the gate: fit requires y to be "
+                "passed, but the target y is None."
+            )
+        if expert.classes is None:
+            expert.set_params(classes=list(np.unique(y)))
+        with ExitStack() as stack:
+            if expert.random_state is not None:
+                stack.enter_context(torch.random.fork_rng(devices=[]))
+                seed = check_random_state(expert.random_state).randint(np.iinfo(np.int32).max)
+                torch.manual_seed(int(seed))
+            expert.initialize()
 
     def _split(self, X, y):
         _, counts = np.unique(y, return_counts=True)
@@ -251,6 +276,12 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             )
         return validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
 
+    def _gate_outputs(self, X):
+        X = self._validate_X(X)
+        if self.gate_._trains_experts():  # the gate runs the experts inside its network
+            return self.expert_set_.inputs_only(X)
+        return self._outputs(X)
+
     def expert_outputs(self, X):
         """One forward pass of every expert over ``X``, with what the gate needs.
 
@@ -271,9 +302,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        outputs = self.expert_outputs(X)
-        weights = self.gate_.route_proba(outputs)
-        return self.expert_set_.combine(outputs.probas, weights)
+        outputs = self._gate_outputs(X)
+        return self.gate_.predict_proba(outputs)
 
     def predict(self, X):
         """Predicted labels: ``classes_[argmax(predict_proba(X))]``.
@@ -291,7 +321,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def route_proba(self, X):
         """The gate's weights over the experts, shape ``(n_samples, n_experts)``."""
-        outputs = self.expert_outputs(X)
+        outputs = self._gate_outputs(X)
         return self.gate_.route_proba(outputs)
 
     def route(self, X):

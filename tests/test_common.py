@@ -5,7 +5,7 @@ from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgate import MixtureOfExperts
-from skgate.gates import AugmentedGate, NaiveConcatGate, PANGate
+from skgate.gates import AugmentedGate, NaiveConcatGate, PANGate, SoftMoE
 from skgate.utils._testing import tiny_expert
 
 
@@ -22,6 +22,10 @@ MIXTURES = [
     _mixture(NaiveConcatGate()),
     _mixture(PANGate(features="logits", hidden_layer_sizes=(4,), max_epochs=2, random_state=0)),
     _mixture(AugmentedGate(augmentations=[("gaussian_noise", {"std": 0.1})], random_state=0)),
+    _mixture(SoftMoE("mlp", hidden_units=4, max_epochs=2, random_state=0)),
+    _mixture(SoftMoE("embedding", heads="linear", embedding_dim=4, max_epochs=20, lr=0.02,
+                     random_state=0)),
+    _mixture(SoftMoE("linear", train_experts=True, max_epochs=2, random_state=0)),
 ]
 
 
@@ -32,6 +36,10 @@ def _expected_failures(estimator):
             "check_methods_subset_invariance": reason,
             "check_methods_sample_order_invariance": reason,
         }
+    if isinstance(estimator.gate, SoftMoE):
+        # tested with a float32 tolerance in tests/gates/test_soft.py
+        reason = "float32 matrix products round differently with the batch shape (~1e-7)"
+        return {"check_methods_subset_invariance": reason}
     return {}
 
 
@@ -60,6 +68,8 @@ GATES = [
     PANGate(fallback="attribution"),
     AugmentedGate(),
     AugmentedGate(augmentations="flips", aggregation="mean"),
+    SoftMoE(),
+    SoftMoE("thumbnail_cnn", heads="linear", label_embedding=8),
 ]
 
 

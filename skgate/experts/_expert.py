@@ -222,7 +222,9 @@ class Expert(NeuralNetClassifier):
 
     def __sklearn_is_fitted__(self):
         return bool(getattr(self, "initialized_", False)) and (
-            self.frozen or bool(getattr(self, "history_", None))
+            self.frozen
+            or bool(getattr(self, "history_", None))
+            or getattr(self, "jointly_trained_", False)  # trained by a gate (SoftMoE)
         )
 
     # -- training -----------------------------------------------------------------------

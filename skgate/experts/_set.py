@@ -25,8 +25,9 @@ class ExpertOutputs:
         The experts that produced the outputs.
     X : ndarray
         The input, in the mixture's format.
-    logits : list of ndarray of shape (n_samples, n_classes_k)
-        Each expert's logits, in its own column order.
+    logits : list of ndarray of shape (n_samples, n_classes_k) or None
+        Each expert's logits, in its own column order; None when the experts
+        were not run (:meth:`ExpertSet.inputs_only`).
     activations : list of dict of str to ndarray
         Each expert's requested activations, flattened to 2-D.
     """
@@ -40,7 +41,7 @@ class ExpertOutputs:
 
     @property
     def n_experts(self):
-        return len(self.logits)
+        return len(self.expert_set)
 
     @property
     def n_samples(self):
@@ -145,6 +146,11 @@ class ExpertSet:
             logits.append(z)
             activations.append(acts)
         return ExpertOutputs(self, X, logits, activations)
+
+    def inputs_only(self, X):
+        """Outputs holding only the input, for a gate that runs the experts itself
+        (one that trains them, when they cannot be run yet)."""
+        return ExpertOutputs(self, X, None, None)
 
     def owners(self, y):
         """Which experts own each label: boolean array of shape (n_samples, n_experts).

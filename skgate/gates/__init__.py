@@ -8,3 +8,6 @@ from ._pan import PANGate, logit_stats
 __all__ = ["BaseGate", "NaiveConcatGate", "STATISTICS", "expert_scores"]
 __all__ += ["PANGate", "logit_stats"]
 __all__ += ["AugmentedGate", "AUGMENTATION_SETS", "AUGMENTATIONS"]
+from ._soft import GATE_NETS, EpochTestScoring, SoftMixtureModule, SoftMoE  # noqa: E402
+
+__all__ += ["SoftMoE", "GATE_NETS", "EpochTestScoring", "SoftMixtureModule"]

@@ -35,6 +35,16 @@ class BaseGate(BaseEstimator):
         """Names of the expert activations the gate needs besides the logits."""
         return ()
 
+    def _trains_experts(self):
+        """Whether the gate trains the experts' modules itself (the mixture then only
+        initialises the experts that are not frozen)."""
+        return False
+
+    def _defines_label_space(self):
+        """Whether the gate predicts its own label space (``classes_``, from ``y``)
+        rather than the union of the experts' classes."""
+        return False
+
     def _check_outputs(self, outputs, *, reset):
         if not isinstance(outputs, ExpertOutputs):
             raise TypeError(
@@ -83,6 +93,11 @@ class BaseGate(BaseEstimator):
         """
         check_is_fitted(self)
         return self._route_proba(self._check_outputs(outputs, reset=False))
+
+    def predict_proba(self, outputs):
+        """The mixture's probabilities: each expert's, in the union label space, weighted
+        by :meth:`route_proba`."""
+        return outputs.expert_set.combine(outputs.probas, self.route_proba(outputs))
 
     def route(self, outputs):
         """Index of the expert with the largest weight for each sample."""

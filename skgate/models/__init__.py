@@ -2,5 +2,7 @@
 
 from ._lenet import LeNet5
 from ._mlp import MLP
+from ._resnet import SmallResNet
+from ._thumbnail import ThumbnailCNN
 
-__all__ = ["LeNet5", "MLP"]
+__all__ = ["LeNet5", "MLP", "SmallResNet", "ThumbnailCNN"]

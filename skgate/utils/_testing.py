@@ -16,6 +16,12 @@ class SizedExpert(Expert):
             self.set_params(module__n_classes=n_classes)
         return super().fit(X, y, **fit_params)
 
+    def initialize(self):
+        # a gate that trains the expert jointly only initialises it, with classes set
+        if not self.frozen and self.classes is not None:
+            self.set_params(module__n_classes=len(self.classes))
+        return super().initialize()
+
 
 def tiny_expert(classes=None, *, hidden=(8,), max_epochs=15, random_state=0, **kwargs):
     """A small, fast MLP expert for generic tabular X (input and output sizes inferred)."""

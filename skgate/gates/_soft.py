@@ -1,0 +1,663 @@
+"""SoftMoE: the trained soft mixture Y = sum_k G(X)_k E_k(X) (second and third papers)."""
+
+from collections.abc import Mapping
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback, EarlyStopping, EpochScoring, ProgressBar
+from skorch.dataset import ValidSplit
+from skorch.history import History
+from torch import nn
+from torchvision.transforms.v2 import functional as TF
+
+from ..experts._expert import encode_labels
+from ..models import ThumbnailCNN
+from ._base import BaseGate
+
+GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
+
+
+# -- torch modules ----------------------------------------------------------------------
+class _Scatter(nn.Module):
+    """Log-softmax of an expert's logits, placed in the mixture's label space.
+
+    Columns the expert does not have get ``-inf`` (probability 0).
+    """
+
+    def __init__(self, columns, n_classes):
+        super().__init__()
+        self.register_buffer("columns", torch.as_tensor(np.asarray(columns), dtype=torch.long))
+        self.n_classes = int(n_classes)
+
+    def forward(self, logits):
+        out = logits.new_full((len(logits), self.n_classes), float("-inf"))
+        return out.index_copy(1, self.columns, F.log_softmax(logits, dim=1))
+
+
+class _JointExpert(nn.Module):
+    """An expert's own module (trained in place) behind its input transform."""
+
+    def __init__(self, module, transform):
+        super().__init__()
+        self.module = module
+        self.transform = transform
+
+    def forward(self, x):
+        return self.module(x if self.transform is None else self.transform(x))
+
+
+class _LabelEmbedding(nn.Module):
+    """Confidence-weighted mean of the embeddings of an expert's top-T labels (eq. 8)."""
+
+    def __init__(self, n_labels, dim, init=None):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(n_labels, dim, mode="sum")
+        if init is not None:
+            with torch.no_grad():
+                self.bag.weight.copy_(torch.as_tensor(init, dtype=torch.float32))
+
+    def forward(self, index, weight):
+        return self.bag(index, per_sample_weights=weight)
+
+
+class _EmbeddingGate(nn.Module):
+    """Per-expert linear embedding, ReLU, mean over experts, linear to K (eq. 6)."""
+
+    def __init__(self, dims, embedding_dim, n_experts):
+        super().__init__()
+        self.embed = nn.ModuleList(nn.Linear(d, embedding_dim) for d in dims)
+        self.out = nn.Linear(embedding_dim, n_experts)
+
+    def forward(self, features):
+        embedded = torch.stack([F.relu(e(h)) for e, h in zip(self.embed, features)])
+        return self.out(embedded.mean(dim=0))
+
+
+class SoftMixtureModule(nn.Module):
+    """``log Y = log sum_k G(X)_k E_k(X)``, and the gate weights ``G(X)``.
+
+    The forward pass takes the named inputs built by :class:`SoftMoE` and
+    returns ``(log_proba, weights)``; skorch uses the first for the loss.
+    """
+
+    def __init__(self, mode, experts, gate, label_embeddings=None):
+        super().__init__()
+        self.mode = mode  # "frozen" (fixed probabilities), "heads" or "joint"
+        self.experts = nn.ModuleList(experts)
+        self.gate = gate
+        self.label_embeddings = None if label_embeddings is None else nn.ModuleList(
+            label_embeddings
+        )
+
+    def _features(self, inputs):
+        n = len(self.experts)
+        features = [inputs[f"h{k}"] for k in range(n) if f"h{k}" in inputs]
+        if self.label_embeddings is not None:
+            features = [
+                torch.cat([h, emb(inputs[f"top{k}"], inputs[f"topw{k}"])], dim=1)
+                for k, (h, emb) in enumerate(zip(features, self.label_embeddings))
+            ]
+        return features
+
+    def forward(self, **inputs):
+        features = self._features(inputs)
+        if self.mode == "heads":
+            log_p = [expert(h) for expert, h in zip(self.experts, features)]
+        elif self.mode == "joint":
+            log_p = [expert(inputs["x"]) for expert in self.experts]
+        else:
+            log_p = [inputs[f"logp{k}"] for k in range(len(self.experts))]
+        log_p = torch.stack(log_p, dim=1)  # (n, K, C)
+        if self.gate is None:  # the fixed gate: weights given with the input
+            weights = inputs["owner"]
+            log_w = torch.log(weights.clamp_min(1e-12))
+        else:
+            gate_in = features if isinstance(self.gate, _EmbeddingGate) else inputs["gate_x"]
+            log_w = F.log_softmax(self.gate(gate_in), dim=1)
+            weights = log_w.exp()
+        return torch.logsumexp(log_w.unsqueeze(2) + log_p, dim=1), weights
+
+
+class _SoftNet(NeuralNetClassifier):
+    """skorch classifier whose module returns ``(log_proba, weights)``."""
+
+    def get_loss(self, y_pred, y_true, *args, **kwargs):
+        if isinstance(y_pred, tuple):
+            y_pred = y_pred[0]
+        return super().get_loss(y_pred, y_true, *args, **kwargs)
+
+
+class EpochTestScoring(Callback):
+    """Record the mixture's accuracy on held-out data after every epoch.
+
+    Give it to :class:`SoftMoE` in ``callbacks``; the score goes into the
+    gate's ``history_`` under ``name`` (the second paper's test curves).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Input in the mixture's format.
+    y : array-like of shape (n_samples,)
+        Labels in the mixture's label space.
+    name : str, default="test_acc"
+    """
+
+    def __init__(self, X, y, name="test_acc"):
+        self.X = X
+        self.y = y
+        self.name = name
+
+    def bind(self, gate, expert_set):
+        """Compute the net inputs once (called by :meth:`SoftMoE.fit`)."""
+        X = np.asarray(self.X, dtype=np.float32)
+        if gate._trains_experts():  # the experts run inside the gate's network
+            outputs = expert_set.inputs_only(X)
+        else:
+            outputs = expert_set.outputs(X, layers=gate.expert_layers())
+        self.inputs_ = gate._inputs(outputs, y=self.y)
+        self.target_ = encode_labels(np.asarray(self.y), gate.classes_)
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        if not hasattr(self, "inputs_"):
+            return
+        log_proba = net.forward(self.inputs_)[0]
+        accuracy = float((log_proba.argmax(dim=1).numpy() == self.target_).mean())
+        net.history.record(self.name, accuracy)
+
+
+# -- the gate ---------------------------------------------------------------------------
+class SoftMoE(BaseGate):
+    """A trained soft mixture of experts: ``Y = sum_k G(X)_k E_k(X)``.
+
+    The gate network ``G`` and (optionally) the experts' parts are trained
+    together by gradient descent on the log-likelihood of the mixture, with
+    skorch. Three ways to use the experts:
+
+    - frozen experts, ``heads=None``: ``E_k`` is the expert's own softmax in
+      the mixture's label space; only the gate learns (a soft, learned gate for
+      pre-trained experts with different label sets);
+    - frozen experts, ``heads="linear"``: the experts are pre-trained
+      representations; a trainable linear head per expert reads its
+      ``features`` layer and predicts the labels of ``y``, which need not be
+      the experts' labels (third paper, "fusion of pre-trained
+      representations");
+    - ``train_experts=True``: the experts' own modules are trained jointly with
+      the gate from their initialisation (second paper).
+
+    Parameters
+    ----------
+    gate_net : {"fixed", "linear", "mlp", "thumbnail_cnn", "embedding"}, default="mlp"
+        The gate network:
+
+        - ``"fixed"``: a pre-designed gate sending each sample to the expert
+          owning its label (the second paper's upper bound). In training, the
+          owner comes from ``y``; at prediction, from ``owner``.
+        - ``"linear"``: softmax of a linear map of the flattened input.
+        - ``"mlp"``: one hidden ReLU layer of ``hidden_units`` units on the
+          flattened input (second paper).
+        - ``"thumbnail_cnn"``: two 3 x 3 convolution layers (32 and 64 filters)
+          on a ``thumbnail_size`` thumbnail of the input image (third paper,
+          3.2); the input must be images ``(N, C, H, W)`` or ``(N, H, W)``.
+        - ``"embedding"``: each expert's ``features`` embedded linearly to
+          ``embedding_dim``, ReLU, averaged over experts, then a linear layer
+          and softmax over the experts (third paper, 3.3).
+    heads : {"linear"} or None, default=None
+        Trainable heads on frozen representations (see above).
+    features : str, default="penultimate"
+        The expert layer the heads and the embedding gate read. Representations
+        are standardised with the fit data's statistics.
+    train_experts : bool, default=False
+        Train the experts' modules jointly with the gate. Inside a
+        :class:`~skgate.MixtureOfExperts` the experts are then initialised, not
+        pre-trained, and must not be frozen.
+    owner : callable or None, default=None
+        For ``gate_net="fixed"`` at prediction: ``owner(X)`` gives the index of
+        the expert to use for each sample.
+    hidden_units : int, default=64
+        Width of the hidden layer of the ``"mlp"`` gate.
+    thumbnail_size : int, default=32
+        Side of the thumbnail of the ``"thumbnail_cnn"`` gate.
+    embedding_dim : int, default=100
+        Width of the ``"embedding"`` gate (the paper's 100).
+    label_embedding : int, dict or None, default=None
+        Label-space embedding (third paper, 3.4), with ``heads="linear"``:
+        the expert's top ``top_labels`` predictions in its own label space are
+        embedded, averaged with their probabilities as weights, and
+        concatenated with its representation. An int is the embedding size
+        (trained from a random start); a dict maps expert names to arrays
+        ``(n_classes_k, dim)`` to start from (for example word vectors of the
+        class names), still trained.
+    top_labels : int, default=5
+        T, the number of top predictions the label embedding reads.
+    max_epochs : int, default=30
+    lr : float, default=1e-3
+        Adam learning rate.
+    batch_size : int, default=128
+    weight_decay : float, default=0.0
+    validation_fraction : float or None, default=None
+        Hold out this stratified fraction of the fit data and record
+        ``valid_loss`` / ``valid_acc`` per epoch.
+    patience : int or None, default=None
+        Early stopping: stop when the validation loss (the training loss
+        without validation) has not improved for ``patience`` epochs, and keep
+        the best epoch's weights.
+    callbacks : list of skorch callbacks or None, default=None
+        More callbacks, for example :class:`EpochTestScoring`.
+    device : str, default="cpu"
+        Where the gate trains and runs; ``"auto"`` means CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation and shuffling without touching the global torch
+        random state.
+    verbose : int, default=0
+        1 prints skorch's per-epoch table; 2 adds a progress bar.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The mixture's label space (the labels of ``y`` with heads, else the
+        union of the experts' classes).
+    net_ : skorch.NeuralNetClassifier or None
+        The trained network; None when nothing is trainable (a fixed gate
+        over frozen experts without heads).
+    module_ : SoftMixtureModule
+        The mixture's torch module.
+    history_ : skorch.History
+        Per-epoch ``train_loss``, ``train_acc`` (and ``valid_*``, callbacks'
+        scores).
+    n_experts_ : int
+
+    See Also
+    --------
+    PANGate : Hard routing by one attribution network per expert.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import Expert, MixtureOfExperts
+    >>> from skgate.gates import SoftMoE
+    >>> from skgate.models import MLP
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.rand(200, 1, 4, 4).astype(np.float32)
+    >>> y = (X[:, 0, 0, 0] > 0.5).astype(int) + 2 * (X[:, 0, 1, 1] > 0.5)
+    >>> def linear(classes):
+    ...     return Expert(MLP, module__n_classes=len(classes), module__hidden_layer_sizes=(),
+    ...                   classes=classes, random_state=0)
+    >>> moe = MixtureOfExperts([("a", linear([0, 1, 2, 3])), ("b", linear([0, 1, 2, 3]))],
+    ...                        gate=SoftMoE("linear", train_experts=True, max_epochs=5,
+    ...                                     random_state=0))
+    >>> moe.fit(X, y).route_proba(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints = {
+        "gate_net": [StrOptions(set(GATE_NETS))],
+        "heads": [StrOptions({"linear"}), None],
+        "features": [str],
+        "train_experts": ["boolean"],
+        "owner": [callable, None],
+        "hidden_units": [Interval(Integral, 1, None, closed="left")],
+        "thumbnail_size": [Interval(Integral, 4, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "label_embedding": [Interval(Integral, 1, None, closed="left"), dict, None],
+        "top_labels": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "callbacks": [list, None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    _requires_labels = True
+
+    def __init__(
+        self,
+        gate_net="mlp",
+        *,
+        heads=None,
+        features="penultimate",
+        train_experts=False,
+        owner=None,
+        hidden_units=64,
+        thumbnail_size=32,
+        embedding_dim=100,
+        label_embedding=None,
+        top_labels=5,
+        max_epochs=30,
+        lr=1e-3,
+        batch_size=128,
+        weight_decay=0.0,
+        validation_fraction=None,
+        patience=None,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.gate_net = gate_net
+        self.heads = heads
+        self.features = features
+        self.train_experts = train_experts
+        self.owner = owner
+        self.hidden_units = hidden_units
+        self.thumbnail_size = thumbnail_size
+        self.embedding_dim = embedding_dim
+        self.label_embedding = label_embedding
+        self.top_labels = top_labels
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- what the mixture needs to know -------------------------------------------------
+    def expert_layers(self):
+        if self.heads is not None or self.gate_net == "embedding":
+            return (self.features,)
+        return ()
+
+    def _trains_experts(self):
+        return self.train_experts
+
+    def _defines_label_space(self):
+        return self.heads is not None
+
+    def _check_params(self, expert_set):
+        if self.train_experts and self.heads is not None:
+            raise ValueError(
+                "heads='linear' reads frozen representations; it cannot be combined with "
+                "train_experts=True. Use one or the other."
+            )
+        if self.train_experts and self.gate_net == "embedding":
+            raise ValueError(
+                "gate_net='embedding' embeds frozen representations; use another gate_net "
+                "with train_experts=True."
+            )
+        if self.label_embedding is not None and self.heads is None:
+            raise ValueError(
+                "label_embedding augments the representations read by the heads; set "
+                "heads='linear' to use it."
+            )
+        if isinstance(self.label_embedding, Mapping):
+            unknown = sorted(set(self.label_embedding) - set(expert_set.names))
+            if unknown:
+                raise ValueError(
+                    f"label_embedding names unknown experts {unknown}; the experts are "
+                    f"{expert_set.names}."
+                )
+        if self.train_experts:
+            frozen = [n for n, e in zip(expert_set.names, expert_set.experts) if e.frozen]
+            if frozen:
+                raise ValueError(
+                    f"train_experts=True would change the frozen experts {frozen}; use "
+                    "experts that are not frozen, or train_experts=False."
+                )
+
+    # -- inputs of the network ----------------------------------------------------------
+    def _owner_weights(self, outputs, y):
+        if y is not None:
+            owners = outputs.expert_set.owners(y).astype(np.float32)
+            return owners / owners.sum(axis=1, keepdims=True)
+        if self.owner is None:
+            raise ValueError(
+                "gate_net='fixed' routes each sample to the expert owning its label; without "
+                "labels it needs `owner`, a callable X -> index of the expert per sample."
+            )
+        index = np.asarray(self.owner(outputs.X))
+        valid = np.isin(index, range(outputs.n_experts)).all()
+        if index.shape != (outputs.n_samples,) or not valid:
+            raise ValueError(
+                f"owner(X) must return one expert index in [0, {outputs.n_experts}) per sample, "
+                f"got an array of shape {index.shape}."
+            )
+        return np.eye(outputs.n_experts, dtype=np.float32)[index]
+
+    def _thumbnails(self, X):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim == 3:
+            X = X[:, None]
+        if X.ndim != 4:
+            raise ValueError(
+                "gate_net='thumbnail_cnn' needs images of shape (N, C, H, W) or (N, H, W), got "
+                f"samples of shape {X.shape[1:]}."
+            )
+        size = [self.thumbnail_size] * 2
+        chunks = [
+            TF.resize(torch.from_numpy(X[i : i + 1024]), size, antialias=True)
+            for i in range(0, len(X), 1024)
+        ]
+        return torch.cat(chunks).numpy()
+
+    def _inputs(self, outputs, y=None):
+        """The named arrays the network reads, for the experts' outputs ``outputs``."""
+        inputs = {}
+        n_experts = outputs.n_experts
+        if self.heads is not None or self.gate_net == "embedding":
+            for k, h in enumerate(outputs.layer(self.features)):
+                inputs[f"h{k}"] = self.scalers_[k].transform(h).astype(np.float32)
+        if self.label_embedding is not None:
+            for k, proba in enumerate(outputs.probas):
+                top = min(self.top_labels, proba.shape[1])
+                index = np.argsort(-proba, axis=1)[:, :top]
+                weight = np.take_along_axis(proba, index, axis=1)
+                inputs[f"top{k}"] = index.astype(np.int64)
+                inputs[f"topw{k}"] = (weight / weight.sum(axis=1, keepdims=True)).astype(
+                    np.float32
+                )
+        if self.heads is None and not self.train_experts:
+            for k, z in enumerate(outputs.logits):
+                inputs[f"logp{k}"] = _log_softmax_union(z, outputs.expert_set, k)
+        if self.train_experts:
+            inputs["x"] = np.asarray(outputs.X, dtype=np.float32)
+        if self.gate_net == "fixed":
+            inputs["owner"] = self._owner_weights(outputs, y)
+        elif self.gate_net in ("linear", "mlp"):
+            inputs["gate_x"] = np.asarray(outputs.X, dtype=np.float32).reshape(
+                outputs.n_samples, -1
+            )
+        elif self.gate_net == "thumbnail_cnn":
+            inputs["gate_x"] = self._thumbnails(outputs.X)
+        del n_experts
+        return inputs
+
+    # -- building and training ----------------------------------------------------------
+    def _gate_module(self, inputs, n_experts):
+        if self.gate_net == "fixed":
+            return None
+        if self.gate_net == "embedding":
+            dims = [inputs[f"h{k}"].shape[1] + self._label_dim(k) for k in range(n_experts)]
+            return _EmbeddingGate(dims, self.embedding_dim, n_experts)
+        gate_x = inputs["gate_x"]
+        if self.gate_net == "thumbnail_cnn":
+            return ThumbnailCNN(in_channels=gate_x.shape[1], n_outputs=n_experts)
+        n_in = gate_x.shape[1]
+        if self.gate_net == "linear":
+            return nn.Linear(n_in, n_experts)
+        return nn.Sequential(
+            nn.Linear(n_in, self.hidden_units), nn.ReLU(), nn.Linear(self.hidden_units, n_experts)
+        )
+
+    def _label_dim(self, k):
+        if self.label_embedding is None:
+            return 0
+        if isinstance(self.label_embedding, Mapping):
+            name = self.expert_names_[k]
+            if name in self.label_embedding:
+                return np.shape(self.label_embedding[name])[1]
+            return next(iter(self.label_embedding.values())).shape[1]
+        return int(self.label_embedding)
+
+    def _label_embeddings(self, expert_set):
+        if self.label_embedding is None:
+            return None
+        modules = []
+        for k, (name, expert) in enumerate(zip(expert_set.names, expert_set.experts)):
+            n_labels = len(expert.classes_)
+            init = None
+            if isinstance(self.label_embedding, Mapping) and name in self.label_embedding:
+                init = np.asarray(self.label_embedding[name], dtype=np.float32)
+                if init.ndim != 2 or init.shape[0] != n_labels:
+                    raise ValueError(
+                        f"label_embedding[{name!r}] must have one row per class of the expert, "
+                        f"shape ({n_labels}, dim); got {init.shape}."
+                    )
+            modules.append(_LabelEmbedding(n_labels, self._label_dim(k), init))
+        return modules
+
+    def _expert_modules(self, inputs, expert_set):
+        n_classes = len(self.classes_)
+        if self.heads is not None:
+            return "heads", [
+                nn.Sequential(
+                    nn.Linear(inputs[f"h{k}"].shape[1] + self._label_dim(k), n_classes),
+                    nn.LogSoftmax(dim=1),
+                )
+                for k in range(len(expert_set))
+            ]
+        if self.train_experts:
+            modules = []
+            for k, (name, expert) in enumerate(zip(expert_set.names, expert_set.experts)):
+                joint = _JointExpert(expert.module_, expert.input_transform)
+                with torch.no_grad():  # one sample: fail early and clearly on a wrong width
+                    width = joint(torch.as_tensor(inputs["x"][:1])).shape[-1]
+                if width != len(expert_set.columns_[k]):
+                    raise ValueError(
+                        f"Expert {name!r} returns {width} logits but has "
+                        f"{len(expert_set.columns_[k])} classes; its module must return one "
+                        "logit per class."
+                    )
+                modules.append(nn.Sequential(joint, _Scatter(expert_set.columns_[k], n_classes)))
+            return "joint", modules
+        return "frozen", [nn.Identity() for _ in expert_set.experts]
+
+    def _callbacks(self):
+        callbacks = [
+            ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
+                                       lower_is_better=False)),
+        ]
+        if self.patience is not None:
+            monitor = "valid_loss" if self.validation_fraction else "train_loss"
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor=monitor, patience=self.patience, load_best=True)))
+        if self.verbose >= 2:
+            callbacks.append(("progress", ProgressBar()))
+        for i, callback in enumerate(self.callbacks or []):
+            callbacks.append((f"user_{i}", callback))
+        return callbacks
+
+    def _resolved_device(self):
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def _fit(self, outputs, y):
+        expert_set = outputs.expert_set
+        self._check_params(expert_set)
+        y = np.asarray(y)
+        self.expert_names_ = list(expert_set.names)
+        if self.heads is not None:
+            self.classes_ = np.unique(y)
+        else:
+            expert_set.owners(y)  # names labels no expert knows
+            self.classes_ = expert_set.classes_
+        y_enc = encode_labels(y, self.classes_)
+        if self.heads is not None or self.gate_net == "embedding":
+            self.scalers_ = [StandardScaler().fit(h) for h in outputs.layer(self.features)]
+        inputs = self._inputs(outputs, y)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        with torch.random.fork_rng(devices=[]):  # seeds initialisation and shuffling
+            torch.manual_seed(int(seed))
+            self._build_and_train(inputs, y_enc, expert_set)
+        if self.train_experts:
+            for expert in expert_set.experts:
+                expert.jointly_trained_ = True
+        self.history_ = History() if self.net_ is None else self.net_.history
+        return self
+
+    def _build_and_train(self, inputs, y_enc, expert_set):
+        mode, experts = self._expert_modules(inputs, expert_set)
+        module = SoftMixtureModule(
+            mode, experts, self._gate_module(inputs, len(expert_set)),
+            self._label_embeddings(expert_set),
+        )
+        split = None
+        if self.validation_fraction is not None:
+            split = ValidSplit(self.validation_fraction, stratified=True)
+        self.net_ = _SoftNet(
+            module,
+            # the module returns log Y with sum(Y) = 1, so cross-entropy (log-softmax, then
+            # NLL) is exactly -log Y[y]; skorch's NeuralNetClassifier would take the log of
+            # the output again with NLLLoss
+            criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            train_split=split,
+            callbacks=self._callbacks(),
+            device=self._resolved_device(),
+            verbose=int(self.verbose >= 1),
+        )
+        for callback in self.callbacks or []:
+            if isinstance(callback, EpochTestScoring):
+                callback.bind(self, expert_set)
+        if any(p.requires_grad for p in module.parameters()):
+            self.net_.fit(inputs, y_enc)
+        else:  # a fixed gate over frozen experts: nothing to learn, nothing to train
+            self.net_ = None
+        self.module_ = module if self.net_ is None else self.net_.module_
+
+    # -- prediction ---------------------------------------------------------------------
+    def _forward(self, outputs):
+        check_is_fitted(self)
+        outputs = self._check_outputs(outputs, reset=False)
+        inputs = self._inputs(outputs)
+        if self.net_ is not None:
+            log_proba, weights = self.net_.forward(inputs)
+        else:
+            with torch.inference_mode():
+                log_proba, weights = self.module_(
+                    **{key: torch.as_tensor(value) for key, value in inputs.items()}
+                )
+        return log_proba.exp().double().numpy(), weights.double().numpy()
+
+    def _route_proba(self, outputs):
+        return self._forward(outputs)[1]
+
+    def predict_proba(self, outputs):
+        """The mixture's probabilities over ``classes_``: ``sum_k G(X)_k E_k(X)``."""
+        proba = self._forward(outputs)[0]
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _log_softmax_union(logits, expert_set, k):
+    """An expert's log-probabilities in the union label space (``-inf`` elsewhere)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    out = np.full((len(z), len(expert_set.classes_)), -np.inf, dtype=np.float32)
+    out[:, expert_set.columns_[k]] = log_p
+    return out
