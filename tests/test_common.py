@@ -25,7 +25,7 @@ MIXTURES = [
     _mixture(SoftMoE("mlp", hidden_units=4, max_epochs=2, random_state=0)),
     _mixture(SoftMoE("embedding", heads="linear", embedding_dim=4, max_epochs=20, lr=0.02,
                      random_state=0)),
-    _mixture(SoftMoE("linear", train_experts=True, max_epochs=2, random_state=0)),
+    _mixture(SoftMoE("linear", train_experts=True, max_epochs=20, lr=0.02, random_state=0)),
 ]
 
 

@@ -61,21 +61,38 @@ def report_naive(results, print_fn=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skgate bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=["naive", "augmented", "pan", "timing"],
+    parser.add_argument("table", choices=["naive", "augmented", "pan", "timing", "soft",
+                                          "fusion"],
                         help="naive: Table 2 (data-free statistics); augmented: Table 3 "
                         "(test-time augmentation); pan: Tables 4 and 5 (one attribution "
                         "network per expert); timing: predict time of the mixture over its "
-                        "experts' own forward passes")
+                        "experts' own forward passes; soft: the soft-mixture paper's "
+                        "MNIST + CIFAR-10 experiment (SoftMoE); fusion: the adaptive-fusion "
+                        "paper's protocol (SoftMoE over frozen representations)")
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs (default: 10 for experts; soft: 20)")
     parser.add_argument("--cache-dir", default=None,
                         help="keep trained experts here and reuse them (default: "
                         "$SKGATE_CACHE_DIR, or no cache)")
     parser.add_argument("--repeats", type=int, default=7, help="timing repeats (median)")
     parser.add_argument("--out", default=None, help="write the per-seed results as JSON")
+    parser.add_argument("--figure", default=None, help="soft: save the accuracy curves (PNG)")
+    parser.add_argument("--variants", action="store_true",
+                        help="pan: only the fallback rule and independent networks "
+                        "(negatives from other data), not the paper's tables")
     ns = parser.parse_args(argv)
+    if ns.table == "soft":
+        from ._soft import report_soft, run_soft
+
+        results = run_soft(seeds=ns.seeds, data_dir=ns.data_dir, max_epochs=ns.epochs or 20,
+                           print_fn=lambda m: print(m, file=sys.stderr, flush=True))
+        report_soft(results, figure=ns.figure)
+        _dump(results, ns.out)
+        return 0
+    ns.epochs = ns.epochs or 10
     if ns.table == "timing":
         results = [run_timing(p, data_dir=ns.data_dir, repeats=ns.repeats) for p in ns.problems]
         report_timing(results)
@@ -87,6 +104,10 @@ def main(argv=None):
 
         run, report = {"augmented": (run_augmented, report_augmented),
                        "pan": (run_pan, report_pan)}[ns.table]
+        if ns.table == "pan" and ns.variants:
+            from ._pan import report_pan_variants, run_pan_variants
+
+            run, report = run_pan_variants, report_pan_variants
         results = []
         for problem in ns.problems:
             for seed in ns.seeds:

@@ -158,3 +158,76 @@ def report_pan(results, print_fn=print):
                  f"predict {ms([s['predict_s'] for s in st])} s; PANGate(penultimate): accuracy "
                  f"{ms([s['pan_accuracy'] for s in st])}, fit {ms([s['pan_fit_s'] for s in st])}"
                  f" s, predict {ms([s['pan_predict_s'] for s in st])} s")
+
+
+#: PANGate variants beyond the paper: (label, PANGate keywords, problems)
+PAN_VARIANTS = {
+    "conv output, fallback energy (the paper's rule)": (
+        {"features": "features"}, ("disjoint_mnist", "mnist_cifar10")),
+    "conv output, fallback attribution": (
+        {"features": "features", "fallback": "attribution"}, ("disjoint_mnist", "mnist_cifar10")),
+    "conv output, attribution, negatives: CIFAR-10 images": (
+        {"features": "features", "fallback": "attribution", "negatives": "cifar10"},
+        ("disjoint_mnist",)),
+}
+
+
+def _cifar_negatives(seed, n, data_dir):
+    """``n`` CIFAR-10 training images as grey 28 x 28: "other data" for disjoint MNIST."""
+    from ..datasets import load_npz, merge_datasets
+
+    cifar = load_npz("cifar10_train20k", data_dir)
+    index = np.random.default_rng(seed).permutation(len(cifar.data))[:n]
+    X, _ = merge_datasets([(cifar.data[index], cifar.target[index])], size=28, channels=1,
+                          resize="resize", return_X_y=True)
+    return X
+
+
+def run_pan_variants(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None):
+    """The fallback rule and independent networks (negatives from other data), per seed."""
+    problem = make_problem(problem_name, seed, data_dir=data_dir, max_epochs=max_epochs)
+    experts = trained_experts(problem, cache_dir=cache_dir)
+    result = {"problem": problem_name, "seed": seed, "variants": {}}
+    for label, (kwargs, problems) in PAN_VARIANTS.items():
+        if problem_name not in problems:
+            continue
+        kwargs = dict(kwargs)
+        if kwargs.get("negatives") == "cifar10":
+            kwargs["negatives"] = _cifar_negatives(seed, len(problem.X_gate), data_dir)
+        gate = PANGate(random_state=seed, **kwargs)
+        moe, fit_s = _timed(lambda g=gate: MixtureOfExperts(experts, gate=g).fit(
+            problem.X_gate, problem.y_gate))
+        outputs = moe.expert_outputs(problem.X_test)
+        owners = moe.expert_set_.owners(problem.y_test)
+        row = _scores(moe, outputs, owners, problem.y_test)
+        if "oracle" not in result:
+            proba = oracle_proba(moe.expert_set_, outputs, owners)
+            result["oracle"] = float(np.mean(moe.classes_[proba.argmax(1)] == problem.y_test))
+        row["fit_s"] = fit_s
+        result["variants"][label] = row
+    return result
+
+
+def report_pan_variants(results, print_fn=print):
+    """Markdown table of :func:`run_pan_variants` results, with the issue's targets."""
+    def ms(values):
+        values = np.asarray(values, dtype=float)
+        return f"{values.mean():.4f} ± {values.std():.4f}"
+
+    for problem in ("disjoint_mnist", "mnist_cifar10"):
+        runs = [r for r in results if r["problem"] == problem]
+        if not runs:
+            continue
+        oracle = np.mean([r["oracle"] for r in runs])
+        print_fn(f"\n### {problem} (seeds {[r['seed'] for r in runs]}; oracle "
+                 f"{ms([r['oracle'] for r in runs])}, 0.98 x oracle = {0.98 * oracle:.4f})\n")
+        print_fn("| PANGate | routing accuracy | mixture accuracy | accuracy / oracle | fit (s) |")
+        print_fn("| --- | --- | --- | --- | --- |")
+        for label in PAN_VARIANTS:
+            got = [r["variants"][label] for r in runs if label in r["variants"]]
+            if not got:
+                continue
+            ratio = [g["accuracy"] / r["oracle"] for g, r in zip(got, runs)]
+            print_fn(f"| {label} | {ms([g['routing'] for g in got])} | "
+                     f"{ms([g['accuracy'] for g in got])} | {ms(ratio)} | "
+                     f"{ms([g['fit_s'] for g in got])} |")

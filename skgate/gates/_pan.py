@@ -57,6 +57,14 @@ class PANGate(BaseGate):
         concatenation.
     threshold : float, default=0.5
         A network claims an input when its probability of "mine" exceeds this.
+    negatives : array-like of shape (n_negatives, ...) or None, default=None
+        Inputs, in the mixture's format, from outside every expert's task (the
+        issue's "other data"). When given, each network is trained on its
+        expert's own samples of the fit data (positives) against these inputs
+        (negatives) only, so it depends neither on the other experts nor on
+        their data: adding an expert to the mixture leaves the other networks
+        bit-for-bit unchanged (with the same ``random_state``). When None, the
+        negatives are the fit samples the expert does not own.
     max_epochs : int, default=20
     lr : float, default=1e-3
         Adam's learning rate.
@@ -104,6 +112,7 @@ class PANGate(BaseGate):
         "hidden_layer_sizes": [tuple, list],
         "fallback": [HasMethods(["fit", "route_proba"]), StrOptions({"attribution"}), None],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
+        "negatives": ["array-like", None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -119,6 +128,7 @@ class PANGate(BaseGate):
         hidden_layer_sizes=(80, 60),
         fallback=None,
         threshold=0.5,
+        negatives=None,
         max_epochs=20,
         lr=1e-3,
         batch_size=128,
@@ -130,6 +140,7 @@ class PANGate(BaseGate):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.fallback = fallback
         self.threshold = threshold
+        self.negatives = negatives
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -144,6 +155,29 @@ class PANGate(BaseGate):
         if self.features == "logit_stats":
             return [logit_stats(z) for z in outputs.logits]
         return outputs.layer(self.features)
+
+    def _training_sets(self, outputs, owners):
+        """For each expert: (features, target) its network is trained on."""
+        features = self._features(outputs)
+        if self.negatives is None:
+            return [(f, owners[:, k].astype(np.int64)) for k, f in enumerate(features)]
+        negatives = np.asarray(self.negatives, dtype=np.float32)
+        if negatives.shape[1:] != np.shape(outputs.X)[1:]:
+            raise ValueError(
+                f"negatives has samples of shape {negatives.shape[1:]}, but the mixture's "
+                f"samples have shape {np.shape(outputs.X)[1:]}; give them in the same format."
+            )
+        negative_features = self._features(
+            outputs.expert_set.outputs(negatives, layers=self.expert_layers())
+        )
+        sets = []
+        for k, (f, f_neg) in enumerate(zip(features, negative_features)):
+            mine = owners[:, k]
+            sets.append((
+                np.concatenate([f[mine], f_neg]),
+                np.concatenate([np.ones(mine.sum(), np.int64), np.zeros(len(f_neg), np.int64)]),
+            ))
+        return sets
 
     def _network(self):
         device = self.device
@@ -171,8 +205,7 @@ class PANGate(BaseGate):
             np.iinfo(np.int32).max, size=outputs.n_experts
         )
         self.networks_ = []
-        for k, features in enumerate(self._features(outputs)):
-            target = owners[:, k].astype(np.int64)
+        for k, (features, target) in enumerate(self._training_sets(outputs, owners)):
             if target.min() == target.max():
                 # every fit sample is (or none is) the expert's: it always (never) claims
                 self.networks_.append(DummyClassifier(strategy="prior").fit(features, target))

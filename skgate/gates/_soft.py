@@ -396,12 +396,23 @@ class SoftMoE(BaseGate):
                 "heads='linear' to use it."
             )
         if isinstance(self.label_embedding, Mapping):
+            if not self.label_embedding:
+                raise ValueError(
+                    "label_embedding is an empty dict; give an int (the embedding size) or a "
+                    "dict of expert name to array (n_classes, dim)."
+                )
             unknown = sorted(set(self.label_embedding) - set(expert_set.names))
             if unknown:
                 raise ValueError(
                     f"label_embedding names unknown experts {unknown}; the experts are "
                     f"{expert_set.names}."
                 )
+            for name, init in self.label_embedding.items():
+                if np.ndim(init) != 2:
+                    raise ValueError(
+                        f"label_embedding[{name!r}] must be a 2-D array (n_classes, dim); got "
+                        f"shape {np.shape(init)}."
+                    )
         if self.train_experts:
             frozen = [n for n, e in zip(expert_set.names, expert_set.experts) if e.frozen]
             if frozen:
@@ -501,7 +512,7 @@ class SoftMoE(BaseGate):
             name = self.expert_names_[k]
             if name in self.label_embedding:
                 return np.shape(self.label_embedding[name])[1]
-            return next(iter(self.label_embedding.values())).shape[1]
+            return np.shape(next(iter(self.label_embedding.values())))[1]
         return int(self.label_embedding)
 
     def _label_embeddings(self, expert_set):
@@ -552,14 +563,16 @@ class SoftMoE(BaseGate):
             ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
                                        lower_is_better=False)),
         ]
+        # before early stopping, which ends training by raising in its on_epoch_end: the
+        # user's scores (EpochTestScoring) are then recorded for the last epoch too
+        for i, callback in enumerate(self.callbacks or []):
+            callbacks.append((f"user_{i}", callback))
         if self.patience is not None:
             monitor = "valid_loss" if self.validation_fraction else "train_loss"
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor=monitor, patience=self.patience, load_best=True)))
         if self.verbose >= 2:
             callbacks.append(("progress", ProgressBar()))
-        for i, callback in enumerate(self.callbacks or []):
-            callbacks.append((f"user_{i}", callback))
         return callbacks
 
     def _resolved_device(self):

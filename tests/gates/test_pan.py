@@ -183,3 +183,46 @@ def test_device_on_cpu():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert gate.networks_[0][-1].device == expected
     assert next(gate.networks_[0][-1].module_.parameters()).device.type == expected
+
+
+def test_negatives_make_each_network_independent_of_the_other_experts():
+    # the "pos" network learns pos-quadrant inputs against other data (far-away points),
+    # never against the "neg" expert's samples: adding a third expert leaves it unchanged
+    X, y = _quadrants()
+    rng = np.random.default_rng(5)
+    negatives = (rng.normal(size=(200, 2)) + [0.0, 8.0]).astype(np.float32)
+    third = ("far", frozen_linear([[0.0, 1.0], [0.0, -1.0]], [4, 5]))
+    gate = PANGate(features="logits", negatives=negatives, max_epochs=5, random_state=0)
+    two = MixtureOfExperts(_experts(), gate=gate).fit(X, y)
+    three = MixtureOfExperts(_experts() + [third], gate=gate).fit(X, y)  # owns no sample
+    X_test, _ = _quadrants(seed=1)
+    for k in range(2):
+        features = two.expert_outputs(X_test).logits[k]
+        np.testing.assert_array_equal(
+            two.gate_.networks_[k].predict_proba(features),
+            three.gate_.networks_[k].predict_proba(features),
+        )
+    # without negatives, the "pos" network's negatives are the other experts' samples
+    dependent = PANGate(features="logits", max_epochs=5, random_state=0)
+    a = MixtureOfExperts(_experts(), gate=dependent).fit(X, y)
+    b = MixtureOfExperts(_experts() + [third], gate=dependent).fit(X[:300], y[:300])
+    features = a.expert_outputs(X_test).logits[0]
+    assert not np.array_equal(a.gate_.networks_[0].predict_proba(features),
+                              b.gate_.networks_[0].predict_proba(features))
+
+
+def test_negatives_are_what_the_network_learns_against():
+    X, y = _quadrants()
+    negatives = np.full((100, 2), 9.0, dtype=np.float32)
+    moe = MixtureOfExperts(
+        _experts(), gate=PANGate(features="logits", negatives=negatives, max_epochs=30,
+                                 random_state=0)).fit(X, y)
+    proba = moe.gate_.attribution_proba(moe.expert_outputs(negatives[:5]))
+    assert np.all(proba < 0.5)  # nobody claims the other data
+
+
+def test_negatives_in_another_format_raise():
+    X, y = _quadrants()
+    gate = PANGate(features="logits", negatives=np.zeros((10, 3), np.float32))
+    with pytest.raises(ValueError, match=r"negatives has samples of shape \(3,\)"):
+        MixtureOfExperts(_experts(), gate=gate).fit(X, y)
