@@ -92,6 +92,15 @@ def main(argv=None):
         report_soft(results, figure=ns.figure)
         _dump(results, ns.out)
         return 0
+    if ns.table == "fusion":
+        from ._fusion import report_fusion, run_fusion
+
+        results = run_fusion(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                             epochs=ns.epochs, verbose=1,
+                             print_fn=lambda m: print(m, file=sys.stderr, flush=True))
+        report_fusion(results)
+        _dump(results, ns.out)
+        return 0
     ns.epochs = ns.epochs or 10
     if ns.table == "timing":
         results = [run_timing(p, data_dir=ns.data_dir, repeats=ns.repeats) for p in ns.problems]
