@@ -38,3 +38,20 @@ def test_energy_gate_on_real_problems(name, n_train, max_epochs, min_routing, mi
     assert routing >= min_routing
     assert oracle >= min_oracle
     assert moe.score(X_test, y_test) <= oracle + 1e-9
+
+
+def test_soft_mixture_experiment_on_real_data():
+    # the second paper's experiment, one epoch: every model learns well above chance (1/20),
+    # the curves have one point per epoch and the activation rates are distributions
+    from skgate.bench._soft import MODELS, run_soft
+
+    (run,) = run_soft(seeds=(0,), max_epochs=1, print_fn=lambda *a: None)
+    assert list(run["models"]) == list(MODELS)
+    for name, model in run["models"].items():
+        assert len(model["train_acc"]) == len(model["test_acc"]) == 1
+        assert model["test_acc"][0] > 0.4, name
+        if name != "single expert":
+            for part in ("train", "test"):
+                np.testing.assert_allclose(np.sum(model["activation_rate"][part], axis=1), 1)
+    designed = np.asarray(run["models"]["pre-designed gate"]["activation_rate"]["test"])
+    np.testing.assert_array_equal(designed, np.eye(2))  # MNIST to expert 1, CIFAR-10 to 2
