@@ -533,3 +533,23 @@ def test_invalid_parameters(params):
         moe.fit(X, y)
     with pytest.raises(InvalidParameterError):
         SoftMoE(**params).fit(ExpertSet(_slice_experts()).outputs(X), y)
+
+
+def test_torchvision_model_layer_as_representation():
+    # any torchvision model serves as a frozen representation through a named layer
+    # (weights=None: no download); the heads read its 512-d "avgpool" output
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=3).eval()
+    expert = Expert.from_pretrained(net, classes=[0, 1, 2])
+    rng = np.random.default_rng(0)
+    X = rng.random((24, 3, 32, 32), dtype=np.float32)
+    y = np.repeat(["a", "b"], 12)
+    moe = MixtureOfExperts(
+        [("resnet", expert)],
+        gate=SoftMoE("embedding", heads="linear", features="avgpool", embedding_dim=4,
+                     max_epochs=2, random_state=0),
+    ).fit(X, y)
+    assert moe.gate_.module_.experts[0][0].in_features == 512
+    assert moe.predict_proba(X[:5]).shape == (5, 2)
+    assert set(moe.predict(X)) <= {"a", "b"}
