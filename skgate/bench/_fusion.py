@@ -445,6 +445,15 @@ def _ms(values, digits=4):
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
+def _versus(results, label, reference):
+    """"above", "below" or "tied with": the per-seed paired difference against its std."""
+    diff = np.array([r["methods"][label]["accuracy"] - r["methods"][reference]["accuracy"]
+                     for r in results])
+    if abs(diff.mean()) <= diff.std():
+        return "tied with"
+    return "above" if diff.mean() > 0 else "below"
+
+
 def report_fusion(results, print_fn=print):
     """Print the fusion tables (mean ± std over seeds) from :func:`run_fusion` results."""
     from ._evaluate import format_table
@@ -470,7 +479,7 @@ def report_fusion(results, print_fn=print):
         })
     print_fn(format_table(rows, ["expert", "dim", "epochs", "train", "test", "eval"],
                           headers=["expert (its own logits)", "representation dim",
-                                   "epochs", "training time (2 CPU cores)",
+                                   "epochs", "training time",
                                    "accuracy on cifar10_test",
                                    "accuracy on the eval images"]))
 
@@ -488,15 +497,17 @@ def report_fusion(results, print_fn=print):
         elif got[0]["kind"] == "stacking":
             note = "**stacking baseline**"
         elif got[0]["kind"] == "softmoe" and best_single is not None:
-            above_single = mean[lab] > mean[best_single]
-            above_stack = bool(stacking) and mean[lab] > max(mean[s] for s in stacking)
-            note = ("above best single and stacking" if above_single and above_stack
-                    else "above best single, below stacking" if above_single
-                    else "below best single")
+            note = ", ".join(f"{_versus(results, lab, ref)} {what}" for ref, what in
+                             [(best_single, "best single")] + [(st, "stacking")
+                                                               for st in stacking])
         Cs = [g.get("C") for g in got if g.get("C") is not None]
         weights = [g["gate_weights"] for g in got if "gate_weights" in g]
+        diff = "-"
+        if best_single is not None and lab != best_single:
+            diff = _ms([r["methods"][lab]["accuracy"] - r["methods"][best_single]["accuracy"]
+                        for r in results])
         rows.append({
-            "method": lab, "accuracy": _ms([g["accuracy"] for g in got]),
+            "method": lab, "accuracy": _ms([g["accuracy"] for g in got]), "diff": diff,
             "fit": _ms([g["fit_s"] for g in got], 1) + " s",
             "C": "/".join(f"{c:g}" for c in Cs) if Cs else "-",
             "gate": " / ".join(f"{w:.2f}" for w in np.mean(weights, axis=0))
@@ -505,9 +516,13 @@ def report_fusion(results, print_fn=print):
         })
     print_fn("")
     print_fn(format_table(
-        rows, ["method", "accuracy", "fit", "C", "gate", "note"],
-        headers=["method", "accuracy (mean ± std)", "fit time", "C per seed",
+        rows, ["method", "accuracy", "diff", "fit", "C", "gate", "note"],
+        headers=["method", "accuracy (mean ± std)", "minus best single (paired)", "fit time",
+                 "C per seed",
                  f"mean gate weight ({' / '.join(first['experts'])})", "note"]))
+    print_fn("\nminus best single: the per-seed difference of accuracy with the best single "
+             "representation, mean ± std over seeds; a SoftMoE row is \"tied with\" a baseline "
+             "when that mean is within one std.")
     print_fn("\nC: inverse regularisation chosen per seed by 3-fold inner CV on the labelled "
              f"images, over {list(C_GRID)} (linear SVM: {list(SVM_C_GRID)}; stacking: C of "
              f"the second stage, over {list(FINAL_C_GRID)}, its first stage reusing each "

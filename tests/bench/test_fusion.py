@@ -139,7 +139,8 @@ def test_report_fusion_marks_best_single_and_stacking():
     assert "stacking baseline" in next(line for line in text.splitlines()
                                        if line.startswith("| stack"))
     soft = next(line for line in text.splitlines() if line.startswith("| soft"))
-    assert "0.26 / 0.74" in soft and "above best single and stacking" in soft
+    assert "0.26 / 0.74" in soft and "above best single, above stacking" in soft
+    assert "0.0900 ± 0.0100" in soft  # minus the best single, paired per seed
     assert "| 4 ± 1 s" in text and "SoftMoE rows missing" in text
 
 
