@@ -80,6 +80,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7, help="timing repeats (median)")
     parser.add_argument("--out", default=None, help="write the per-seed results as JSON")
     parser.add_argument("--figure", default=None, help="soft: save the accuracy curves (PNG)")
+    parser.add_argument("--representations", choices=["same_task", "split_task"],
+                        default="same_task",
+                        help="fusion: the experts fused (same_task: LeNet-5, SmallResNet and "
+                        "MLP trained on all ten classes; split_task: SmallResNets trained on "
+                        "classes 0-4 and on 5-9, and LeNet-5)")
     parser.add_argument("--variants", action="store_true",
                         help="pan: only the fallback rule and independent networks "
                         "(negatives from other data), not the paper's tables")
@@ -93,10 +98,11 @@ def main(argv=None):
         _dump(results, ns.out)
         return 0
     if ns.table == "fusion":
-        from ._fusion import report_fusion, run_fusion
+        from ._fusion import EXPERT_SETS, report_fusion, run_fusion
 
         results = run_fusion(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
                              epochs=ns.epochs, verbose=1,
+                             representations=EXPERT_SETS[ns.representations],
                              print_fn=lambda m: print(m, file=sys.stderr, flush=True))
         report_fusion(results)
         _dump(results, ns.out)

@@ -36,16 +36,31 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-#: the representation experts, in order
-EXPERT_NAMES = ("lenet5", "small_resnet", "mlp")
-#: how each expert is described in the report
-EXPERT_LABELS = {
-    "lenet5": "LeNet-5 (SGD)",
-    "small_resnet": "SmallResNet(width=16) (Adam, cosine)",
-    "mlp": "MLP(512, 256) on pixels (Adam)",
+#: every representation expert: name -> (description, the cifar10_train20k classes it
+#: trains on)
+REPRESENTATIONS = {
+    "lenet5": ("LeNet-5 (SGD)", tuple(range(10))),
+    "small_resnet": ("SmallResNet(width=16) (Adam, cosine)", tuple(range(10))),
+    "mlp": ("MLP(512, 256) on pixels (Adam)", tuple(range(10))),
+    "resnet_0_4": ("SmallResNet(width=16) on classes 0-4 only (Adam, cosine)",
+                   tuple(range(5))),
+    "resnet_5_9": ("SmallResNet(width=16) on classes 5-9 only (Adam, cosine)",
+                   tuple(range(5, 10))),
 }
-#: default training epochs of each expert on cifar10_train20k
-DEFAULT_EPOCHS = {"lenet5": 20, "small_resnet": 10, "mlp": 10}
+#: the sets of representations the bench fuses: "same_task", every expert trained on all
+#: ten classes (the issue's example); "split_task", two ResNets pre-trained on different
+#: halves of the classes (different source tasks, as in the paper) and a LeNet-5 on all
+EXPERT_SETS = {
+    "same_task": ("lenet5", "small_resnet", "mlp"),
+    "split_task": ("resnet_0_4", "resnet_5_9", "lenet5"),
+}
+#: the default set, in order
+EXPERT_NAMES = EXPERT_SETS["same_task"]
+#: how each expert is described in the report
+EXPERT_LABELS = {name: label for name, (label, _) in REPRESENTATIONS.items()}
+#: default training epochs of each expert on (its classes of) cifar10_train20k
+DEFAULT_EPOCHS = {"lenet5": 20, "small_resnet": 10, "mlp": 10, "resnet_0_4": 10,
+                  "resnet_5_9": 10}
 #: the grid of inverse regularisation strengths searched by the inner cross-validation
 C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0)
 #: the grid of the linear SVM on the concatenation (larger C fit slowly and worse)
@@ -67,24 +82,31 @@ STACKING = "stacking (eq. 9: averaged base probabilities + softmax regression)"
 
 
 # -- the experts ------------------------------------------------------------------------
+def _check_names(names):
+    unknown = sorted(set(names) - set(REPRESENTATIONS))
+    if unknown:
+        raise ValueError(f"Unknown experts {unknown}; expected names among "
+                         f"{sorted(REPRESENTATIONS)}.")
+
+
 def _epochs(epochs):
     if epochs is None:
         return dict(DEFAULT_EPOCHS)
     if isinstance(epochs, dict):
-        unknown = set(epochs) - set(EXPERT_NAMES)
-        if unknown:
-            raise ValueError(f"Unknown experts {sorted(unknown)}; expected {EXPERT_NAMES}.")
+        _check_names(epochs)
         return {**DEFAULT_EPOCHS, **epochs}
-    return dict.fromkeys(EXPERT_NAMES, int(epochs))
+    return dict.fromkeys(REPRESENTATIONS, int(epochs))
 
 
-def make_representation_experts(seed, *, epochs=None, verbose=0):
-    """The three unfitted representation experts of one seed, as ``(name, Expert)`` pairs.
+def make_representation_experts(seed, *, names=EXPERT_NAMES, epochs=None, verbose=0):
+    """The unfitted representation experts of one seed, as ``(name, Expert)`` pairs.
 
     Parameters
     ----------
     seed : int
         Seeds each expert's initialisation and shuffling.
+    names : sequence of str, default=EXPERT_NAMES
+        Which experts (keys of :data:`REPRESENTATIONS`), in order.
     epochs : int or dict of str to int, default=None
         Training epochs, for every expert (int) or per expert name (missing names
         keep :data:`DEFAULT_EPOCHS`).
@@ -94,9 +116,11 @@ def make_representation_experts(seed, *, epochs=None, verbose=0):
     Returns
     -------
     experts : list of (str, Expert)
-        ``lenet5`` (SGD lr 0.01, momentum 0.9), ``small_resnet`` (Adam lr 2e-3,
-        cosine annealing to 0, weight decay 5e-4) and ``mlp`` (Adam lr 1e-3); all with
-        ``cifar10_transform()``, batch 128, no validation split.
+        ``lenet5`` (SGD lr 0.01, momentum 0.9), the SmallResNets ``small_resnet``,
+        ``resnet_0_4`` and ``resnet_5_9`` (Adam lr 2e-3, cosine annealing to 0, weight
+        decay 5e-4) and ``mlp`` (Adam lr 1e-3); all with ``cifar10_transform()``,
+        batch 128, no validation split; each expert's classes are its entry of
+        :data:`REPRESENTATIONS`.
     """
     import torch
     from skorch.callbacks import LRScheduler
@@ -105,31 +129,37 @@ def make_representation_experts(seed, *, epochs=None, verbose=0):
     from ..experts import Expert, cifar10_transform
     from ..models import MLP, SmallResNet
 
+    _check_names(names)
     epochs = _epochs(epochs)
-    common = {"classes": list(range(10)), "batch_size": 128, "train_split": None,
-              "iterator_train__shuffle": True, "iterator_valid__batch_size": 512,
+    common = {"batch_size": 128, "train_split": None, "iterator_train__shuffle": True,
+              "iterator_valid__batch_size": 512, "input_transform": cifar10_transform(),
               "random_state": seed, "verbose": verbose}
-    resnet_epochs = epochs["small_resnet"]
-    return [
-        ("lenet5", lenet_expert(range(10), in_channels=3, input_transform=cifar10_transform(),
-                                max_epochs=epochs["lenet5"], random_state=seed,
-                                verbose=verbose)),
-        ("small_resnet", Expert(
-            SmallResNet, module__width=16, optimizer=torch.optim.Adam, lr=2e-3,
-            optimizer__weight_decay=5e-4, max_epochs=resnet_epochs,
-            input_transform=cifar10_transform(),
+
+    def build(name):
+        classes, n_epochs = list(REPRESENTATIONS[name][1]), epochs[name]
+        if name == "lenet5":
+            return lenet_expert(classes, in_channels=3, input_transform=cifar10_transform(),
+                                max_epochs=n_epochs, random_state=seed, verbose=verbose)
+        if name == "mlp":
+            return Expert(MLP, module__n_classes=len(classes),
+                          module__hidden_layer_sizes=(512, 256), optimizer=torch.optim.Adam,
+                          lr=1e-3, max_epochs=n_epochs, classes=classes, **common)
+        return Expert(
+            SmallResNet, module__n_classes=len(classes), module__width=16,
+            optimizer=torch.optim.Adam, lr=2e-3, optimizer__weight_decay=5e-4,
+            max_epochs=n_epochs, classes=classes,
             callbacks=[("cosine", LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR,
-                                              T_max=max(resnet_epochs, 1)))],
-            **common)),
-        ("mlp", Expert(MLP, module__n_classes=10, module__hidden_layer_sizes=(512, 256),
-                       optimizer=torch.optim.Adam, lr=1e-3, max_epochs=epochs["mlp"],
-                       input_transform=cifar10_transform(), **common)),
-    ]
+                                              T_max=max(n_epochs, 1)))],
+            **common)
+
+    return [(name, build(name)) for name in names]
 
 
-def trained_representation_experts(seed, *, data_dir=None, cache_dir=None, epochs=None,
-                                   verbose=0):
+def trained_representation_experts(seed, *, names=EXPERT_NAMES, data_dir=None, cache_dir=None,
+                                   epochs=None, verbose=0):
     """Train the representation experts on ``cifar10_train20k``, or load them from the cache.
+
+    Each expert trains on the images of its classes only (see :data:`REPRESENTATIONS`).
 
     Each expert's state dict (and its training time) is cached as
     ``fusion_<name>_seed<seed>_epochs<epochs>.pt`` in ``cache_dir`` (default: the
@@ -154,7 +184,8 @@ def trained_representation_experts(seed, *, data_dir=None, cache_dir=None, epoch
     epochs = _epochs(epochs)
     data = None
     experts, train_s, cached = [], {}, {}
-    for name, expert in make_representation_experts(seed, epochs=epochs, verbose=verbose):
+    for name, expert in make_representation_experts(seed, names=names, epochs=epochs,
+                                                    verbose=verbose):
         path = None
         if cache_dir:
             path = Path(cache_dir) / f"fusion_{name}_seed{seed}_epochs{epochs[name]}.pt"
@@ -166,15 +197,16 @@ def trained_representation_experts(seed, *, data_dir=None, cache_dir=None, epoch
         else:
             if data is None:
                 data = load_npz("cifar10_train20k", data_dir, return_X_y=True)
+            mine = np.isin(data[1], expert.classes)
             start = time.perf_counter()
-            module = expert.fit(*data).module_
+            module = expert.fit(data[0][mine], data[1][mine]).module_
             train_s[name], cached[name] = time.perf_counter() - start, False
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 torch.save({"state_dict": module.state_dict(), "train_s": train_s[name]}, path)
         module.eval()
         experts.append((name, Expert.from_pretrained(
-            module, classes=range(10), input_transform=expert.input_transform,
+            module, classes=expert.classes, input_transform=expert.input_transform,
             iterator_valid__batch_size=512)))
     return experts, train_s, cached
 
@@ -352,7 +384,7 @@ def _softmoe_class():
 
 
 def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_labelled=2000,
-               verbose=0, softmoe_params=None, print_fn=None):
+               verbose=0, softmoe_params=None, print_fn=None, representations=EXPERT_NAMES):
     """The fusion protocol on CIFAR-10, one result dict per seed.
 
     Parameters
@@ -373,13 +405,17 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
         Extra parameters for every SoftMoE row (for example ``max_epochs``).
     print_fn : callable, default=None
         Where progress goes when ``verbose``; default ``print``.
+    representations : sequence of str, default=EXPERT_NAMES
+        The experts fused (keys of :data:`REPRESENTATIONS`), for example
+        ``EXPERT_SETS["split_task"]``.
 
     Returns
     -------
     results : list of dict
         Per seed: ``seed``, ``n_labelled``, ``n_eval``, ``experts`` (name ->
-        ``epochs``, ``train_s``, ``dim``, ``test_accuracy`` on all of ``cifar10_test``,
-        ``eval_accuracy`` on the evaluation images, ``features_s``), ``methods`` (label ->
+        ``classes``, ``epochs``, ``train_s``, ``dim``, ``test_accuracy`` on the images
+        of ``cifar10_test`` in its classes, ``eval_accuracy`` on the evaluation images in
+        its classes, ``features_s``), ``methods`` (label ->
         ``accuracy``, ``fit_s``, ``kind``, ...; SoftMoE rows add ``gate_weights``, the mean
         gate weight of each expert on the evaluation images), ``softmoe`` (whether SoftMoE
         rows ran).
@@ -394,8 +430,8 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
     for seed in seeds:
         say(f"[fusion] seed {seed}: experts")
         experts, train_s, cached = trained_representation_experts(
-            seed, data_dir=data_dir, cache_dir=cache_dir, epochs=epochs,
-            verbose=max(verbose - 1, 0))
+            seed, names=representations, data_dir=data_dir, cache_dir=cache_dir,
+            epochs=epochs, verbose=max(verbose - 1, 0))
         idx_lab, idx_eval = train_test_split(
             np.arange(len(y_test)), train_size=n_labelled, stratify=y_test, random_state=seed)
         epochs_used = _epochs(epochs)
@@ -403,13 +439,16 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
         for name, expert in experts:
             (logits, layers), features_s = _timed(
                 lambda e=expert: e.forward_outputs(X_test, layers=["penultimate"]))
-            pred = logits.argmax(axis=1)
+            pred = np.asarray(expert.classes)[logits.argmax(axis=1)]
+            right = pred == y_test
+            mine = np.isin(y_test, expert.classes)
             reps.append(layers["penultimate"])
             expert_rows[name] = {
+                "classes": [int(c) for c in expert.classes],
                 "epochs": epochs_used[name], "train_s": train_s[name], "cached": cached[name],
                 "dim": layers["penultimate"].shape[1], "features_s": features_s,
-                "test_accuracy": float(np.mean(pred == y_test)),
-                "eval_accuracy": float(np.mean(pred[idx_eval] == y_test[idx_eval])),
+                "test_accuracy": float(right[mine].mean()),
+                "eval_accuracy": float(right[idx_eval][mine[idx_eval]].mean()),
             }
         bounds = np.cumsum([0] + [r.shape[1] for r in reps])
         columns = {name: slice(int(a), int(b))
@@ -464,24 +503,27 @@ def report_fusion(results, print_fn=print):
     first = results[0]
     print_fn(f"\n### Fusion of pre-trained representations on CIFAR-10 (seeds {seeds})\n")
     print_fn(f"{first['n_labelled']} labelled images of cifar10_test (stratified, per seed); "
-             f"accuracy on the other {first['n_eval']}. Experts trained on all of "
-             "cifar10_train20k, then frozen; representation = penultimate activation.\n")
+             f"accuracy on the other {first['n_eval']}. Experts trained on the images of "
+             "their classes in cifar10_train20k, then frozen; representation = penultimate "
+             "activation.\n")
 
     rows = []
     for name in first["experts"]:
         got = [r["experts"][name] for r in results]
+        classes = got[0].get("classes", list(range(10)))
         rows.append({
             "expert": EXPERT_LABELS.get(name, name), "dim": str(got[0]["dim"]),
+            "classes": f"{min(classes)}-{max(classes)}" if classes else "-",
             "epochs": str(got[0]["epochs"]),
             "train": _ms([g["train_s"] for g in got], 0) + " s",
             "test": _ms([g["test_accuracy"] for g in got]),
             "eval": _ms([g["eval_accuracy"] for g in got]),
         })
-    print_fn(format_table(rows, ["expert", "dim", "epochs", "train", "test", "eval"],
-                          headers=["expert (its own logits)", "representation dim",
-                                   "epochs", "training time",
-                                   "accuracy on cifar10_test",
-                                   "accuracy on the eval images"]))
+    print_fn(format_table(rows, ["expert", "classes", "dim", "epochs", "train", "test", "eval"],
+                          headers=["expert (its own logits)", "trained on classes",
+                                   "representation dim", "epochs", "training time",
+                                   "accuracy on cifar10_test (its classes)",
+                                   "accuracy on the eval images (its classes)"]))
 
     labels = list(first["methods"])
     mean = {lab: np.mean([r["methods"][lab]["accuracy"] for r in results]) for lab in labels}

@@ -166,6 +166,12 @@ PAN_VARIANTS = {
         {"features": "features"}, ("disjoint_mnist", "mnist_cifar10")),
     "conv output, fallback attribution": (
         {"features": "features", "fallback": "attribution"}, ("disjoint_mnist", "mnist_cifar10")),
+    "conv output, fallback soft attribution": (
+        {"features": "features", "fallback": "soft_attribution"},
+        ("disjoint_mnist", "mnist_cifar10")),
+    "conv output, 5 networks per expert, fallback soft attribution": (
+        {"features": "features", "fallback": "soft_attribution", "n_networks": 5},
+        ("disjoint_mnist", "mnist_cifar10")),
     "conv output, attribution, negatives: CIFAR-10 images": (
         {"features": "features", "fallback": "attribution", "negatives": "cifar10"},
         ("disjoint_mnist",)),

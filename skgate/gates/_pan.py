@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import VotingClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
@@ -23,6 +24,24 @@ LOGIT_FEATURES = ("logits", "logit_stats")
 def logit_stats(logits):
     """The paper's output statistics of each row of logits: ``[mean, std, max]``."""
     return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
+
+
+class _SeededNetClassifier(NeuralNetClassifier):
+    """A skorch classifier whose ``fit`` seeds torch (initialisation and shuffling).
+
+    The seed is a parameter, so clones (``VotingClassifier`` fits clones) keep it.
+    """
+
+    def __init__(self, *args, random_state=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.random_state = random_state
+
+    def fit(self, X, y=None, **fit_params):
+        if self.random_state is None:
+            return super().fit(X, y, **fit_params)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.random_state))
+            return super().fit(X, y, **fit_params)
 
 
 class PANGate(BaseGate):
@@ -49,10 +68,12 @@ class PANGate(BaseGate):
         with the fit data's mean and standard deviation.
     hidden_layer_sizes : tuple of int, default=(80, 60)
         Hidden ReLU layers of each network (the paper's 80 and 60).
-    fallback : gate, "attribution" or None, default=None
+    fallback : gate, "attribution", "soft_attribution" or None, default=None
         Decides when not exactly one network claims an input: a gate (fitted
-        with the PANs on the same outputs), ``"attribution"``: the expert whose
-        network gives the highest probability, or ``None``:
+        with the PANs on the same outputs); ``"attribution"``: the expert whose
+        network gives the highest probability; ``"soft_attribution"``: every
+        expert, weighted by its network's probability (normalised to sum to 1;
+        equal weights if every probability is 0); or ``None``:
         ``NaiveConcatGate()`` (energy), as the paper falls back to naive
         concatenation.
     threshold : float, default=0.5
@@ -65,6 +86,11 @@ class PANGate(BaseGate):
         their data: adding an expert to the mixture leaves the other networks
         bit-for-bit unchanged (with the same ``random_state``). When None, the
         negatives are the fit samples the expert does not own.
+    n_networks : int, default=1
+        Networks per expert, each from its own initialisation and shuffling;
+        their probabilities are averaged (a soft ``VotingClassifier``, a deep
+        ensemble). The paper trains one. More networks cost proportionally more
+        fit and predict time and lower the variance of the attribution.
     max_epochs : int, default=20
     lr : float, default=1e-3
         Adam's learning rate.
@@ -78,10 +104,12 @@ class PANGate(BaseGate):
 
     Attributes
     ----------
-    networks_ : list of sklearn.pipeline.Pipeline
-        For each expert, a ``StandardScaler`` and a skorch classifier; class 1
-        means "mine". An expert that owns every fit sample (or none) gets a
-        constant ``DummyClassifier`` instead: it always (never) claims.
+    networks_ : list of classifiers
+        For each expert, a ``Pipeline`` of a ``StandardScaler`` and a skorch
+        classifier, or with ``n_networks > 1`` a soft ``VotingClassifier`` of
+        such pipelines; class 1 means "mine". An expert that owns every fit
+        sample (or none) gets a constant ``DummyClassifier`` instead: it always
+        (never) claims.
     fallback_ : gate or str
         The fitted fallback.
     n_experts_ : int
@@ -110,9 +138,11 @@ class PANGate(BaseGate):
     _parameter_constraints = {
         "features": [str],
         "hidden_layer_sizes": [tuple, list],
-        "fallback": [HasMethods(["fit", "route_proba"]), StrOptions({"attribution"}), None],
+        "fallback": [HasMethods(["fit", "route_proba"]),
+                     StrOptions({"attribution", "soft_attribution"}), None],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "negatives": ["array-like", None],
+        "n_networks": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -129,6 +159,7 @@ class PANGate(BaseGate):
         fallback=None,
         threshold=0.5,
         negatives=None,
+        n_networks=1,
         max_epochs=20,
         lr=1e-3,
         batch_size=128,
@@ -141,6 +172,7 @@ class PANGate(BaseGate):
         self.fallback = fallback
         self.threshold = threshold
         self.negatives = negatives
+        self.n_networks = n_networks
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -179,11 +211,11 @@ class PANGate(BaseGate):
             ))
         return sets
 
-    def _network(self):
+    def _network(self, seed):
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        net = NeuralNetClassifier(
+        net = _SeededNetClassifier(
             MLP,
             module__n_classes=2,
             module__hidden_layer_sizes=tuple(self.hidden_layer_sizes),
@@ -196,13 +228,24 @@ class PANGate(BaseGate):
             train_split=None,
             device=device,
             verbose=self.verbose,
+            random_state=int(seed),
         )
         return make_pipeline(StandardScaler(), net)
 
+    def _networks(self, seeds):
+        """One expert's classifier: a network, or the soft vote of ``n_networks``."""
+        if len(seeds) == 1:
+            return self._network(seeds[0])
+        return VotingClassifier(
+            [(f"network_{i}", self._network(seed)) for i, seed in enumerate(seeds)],
+            voting="soft",
+        )
+
     def _fit(self, outputs, y):
         owners = outputs.expert_set.owners(y)
+        # drawn row by row: an expert's seeds do not depend on the experts after it
         seeds = check_random_state(self.random_state).randint(
-            np.iinfo(np.int32).max, size=outputs.n_experts
+            np.iinfo(np.int32).max, size=(outputs.n_experts, self.n_networks)
         )
         self.networks_ = []
         for k, (features, target) in enumerate(self._training_sets(outputs, owners)):
@@ -210,11 +253,9 @@ class PANGate(BaseGate):
                 # every fit sample is (or none is) the expert's: it always (never) claims
                 self.networks_.append(DummyClassifier(strategy="prior").fit(features, target))
                 continue
-            network = self._network()
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seeds[k]))
-                network.fit(features.astype(np.float32), target)
-            self.networks_.append(network)
+            self.networks_.append(
+                self._networks(seeds[k]).fit(features.astype(np.float32), target)
+            )
         if isinstance(self.fallback, str):
             self.fallback_ = self.fallback
         else:
@@ -240,7 +281,13 @@ class PANGate(BaseGate):
         claims = proba > self.threshold
         single = claims.sum(axis=1) == 1
         weights = one_hot(proba.argmax(axis=1), outputs.n_experts)
-        if not single.all() and not isinstance(self.fallback_, str):
+        if single.all() or self.fallback_ == "attribution":
+            return weights
+        if self.fallback_ == "soft_attribution":
+            total = proba.sum(axis=1, keepdims=True)
+            fallback = np.divide(proba, total, out=np.full_like(proba, 1 / proba.shape[1]),
+                                 where=total > 0)
+        else:
             fallback = self.fallback_.route_proba(outputs)
-            weights[~single] = fallback[~single]
+        weights[~single] = fallback[~single]
         return weights

@@ -11,8 +11,10 @@ from sklearn.pipeline import Pipeline
 
 from skgate.bench._fusion import (
     EXPERT_NAMES,
+    EXPERT_SETS,
     average_probas,
     concatenation_classifier,
+    make_representation_experts,
     report_fusion,
     run_baselines,
     run_fusion,
@@ -97,6 +99,24 @@ def test_concatenation_classifier(kind):
 def test_softmax_regression_fixed_or_tuned():
     assert isinstance(softmax_regression(0.5), Pipeline)
     assert isinstance(softmax_regression(), GridSearchCV)
+
+
+def test_split_task_experts_own_their_half_of_the_classes():
+    experts = dict(make_representation_experts(0, names=EXPERT_SETS["split_task"], epochs=1))
+    assert list(experts) == ["resnet_0_4", "resnet_5_9", "lenet5"]
+    assert list(experts["resnet_0_4"].classes) == [0, 1, 2, 3, 4]
+    assert list(experts["resnet_5_9"].classes) == [5, 6, 7, 8, 9]
+    assert list(experts["lenet5"].classes) == list(range(10))
+    # each network has as many outputs as its expert has classes
+    module = experts["resnet_5_9"].initialize().module_
+    assert module.head.out_features == 5
+
+
+def test_unknown_representation_names_raise():
+    with pytest.raises(ValueError, match=r"Unknown experts \['vgg'\]"):
+        make_representation_experts(0, names=["lenet5", "vgg"])
+    with pytest.raises(ValueError, match="Unknown experts"):
+        make_representation_experts(0, epochs={"vgg": 3})
 
 
 def test_run_baselines_rows():

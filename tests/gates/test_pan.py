@@ -90,6 +90,55 @@ def test_attribution_fallback_takes_the_most_confident_network():
     np.testing.assert_array_equal(gate.route(outputs), expected)
 
 
+def test_soft_attribution_fallback_weighs_experts_by_their_networks():
+    gate, X = _fitted_gate(threshold=1 - 1e-12, fallback="soft_attribution")
+    outputs = _outputs(X)
+    proba = gate.attribution_proba(outputs)
+    expected = proba / proba.sum(axis=1, keepdims=True)  # nobody claims: every row falls back
+    np.testing.assert_allclose(gate.route_proba(outputs), expected)
+    np.testing.assert_allclose(gate.route_proba(outputs).sum(axis=1), 1.0)
+
+
+def test_soft_attribution_with_no_probability_at_all_is_uniform():
+    gate, X = _fitted_gate(fallback="soft_attribution")
+    outputs = _outputs(X[:3])
+    gate.attribution_proba = lambda outputs: np.zeros((3, 2))
+    np.testing.assert_array_equal(gate.route_proba(outputs), np.full((3, 2), 0.5))
+
+
+def test_soft_attribution_keeps_single_claims_hard():
+    gate, X = _fitted_gate(fallback="soft_attribution")
+    outputs = _outputs(X)
+    proba = gate.attribution_proba(outputs)
+    single = (proba > 0.5).sum(axis=1) == 1
+    weights = gate.route_proba(outputs)
+    np.testing.assert_array_equal(weights[single], np.eye(2)[proba[single].argmax(axis=1)])
+
+
+def test_several_networks_per_expert_average_their_probabilities():
+    X, y = _quadrants()
+    outputs = _outputs(X)
+    gate = PANGate(features="logits", n_networks=3, max_epochs=5, random_state=0).fit(
+        outputs, y)
+    features = outputs.logits[0].astype(np.float32)
+    vote = gate.networks_[0]
+    members = [est.predict_proba(features) for est in vote.estimators_]
+    # different initialisations and shuffles: the members differ
+    assert not np.allclose(members[0], members[1])
+    np.testing.assert_allclose(gate.attribution_proba(outputs)[:, 0],
+                               np.mean(members, axis=0)[:, 1], rtol=1e-6)
+    # and each member is the network the same seed gives alone
+    seed = vote.estimators_[1][-1].random_state
+    alone = PANGate(features="logits", max_epochs=5)._network(seed).fit(features, (y < 2).astype(np.int64))
+    np.testing.assert_allclose(alone.predict_proba(features), members[1], rtol=1e-6)
+
+
+def test_one_network_per_expert_is_a_plain_pipeline():
+    X, y = _quadrants()
+    gate = PANGate(features="logits", max_epochs=2, random_state=0).fit(_outputs(X), y)
+    assert [type(net).__name__ for net in gate.networks_] == ["Pipeline", "Pipeline"]
+
+
 def test_exactly_one_claim_decides_without_the_fallback():
     gate, X = _fitted_gate(fallback=NaiveConcatGate(statistic="std"))
     outputs = _outputs(X)
