@@ -113,6 +113,9 @@ def report_pan(results, print_fn=print):
         values = np.asarray(values, dtype=float)
         return f"{values.mean():.4f} ± {values.std():.4f}"
 
+    def per_seed(values):
+        return " / ".join(f"{v:.4f}" for v in values)
+
     for problem in ("disjoint_mnist", "mnist_cifar10"):
         runs = [r for r in results if r["problem"] == problem]
         if not runs:
@@ -220,6 +223,9 @@ def report_pan_variants(results, print_fn=print):
         values = np.asarray(values, dtype=float)
         return f"{values.mean():.4f} ± {values.std():.4f}"
 
+    def per_seed(values):
+        return " / ".join(f"{v:.4f}" for v in values)
+
     for problem in ("disjoint_mnist", "mnist_cifar10"):
         runs = [r for r in results if r["problem"] == problem]
         if not runs:
@@ -227,13 +233,15 @@ def report_pan_variants(results, print_fn=print):
         oracle = np.mean([r["oracle"] for r in runs])
         print_fn(f"\n### {problem} (seeds {[r['seed'] for r in runs]}; oracle "
                  f"{ms([r['oracle'] for r in runs])}, 0.98 x oracle = {0.98 * oracle:.4f})\n")
-        print_fn("| PANGate | routing accuracy | mixture accuracy | accuracy / oracle | fit (s) |")
-        print_fn("| --- | --- | --- | --- | --- |")
+        print_fn("| PANGate | routing accuracy | per seed | mixture accuracy | "
+                 "accuracy / oracle | per seed | fit (s) |")
+        print_fn("| --- | --- | --- | --- | --- | --- | --- |")
         for label in PAN_VARIANTS:
             got = [r["variants"][label] for r in runs if label in r["variants"]]
             if not got:
                 continue
+            routing = [g["routing"] for g in got]
             ratio = [g["accuracy"] / r["oracle"] for g, r in zip(got, runs)]
-            print_fn(f"| {label} | {ms([g['routing'] for g in got])} | "
-                     f"{ms([g['accuracy'] for g in got])} | {ms(ratio)} | "
+            print_fn(f"| {label} | {ms(routing)} | {per_seed(routing)} | "
+                     f"{ms([g['accuracy'] for g in got])} | {ms(ratio)} | {per_seed(ratio)} | "
                      f"{ms([g['fit_s'] for g in got])} |")
