@@ -275,3 +275,17 @@ def test_negatives_in_another_format_raise():
     gate = PANGate(features="logits", negatives=np.zeros((10, 3), np.float32))
     with pytest.raises(ValueError, match=r"negatives has samples of shape \(3,\)"):
         MixtureOfExperts(_experts(), gate=gate).fit(X, y)
+
+
+def test_several_networks_per_expert_pickle_and_clone():
+    import pickle
+
+    from sklearn.base import clone
+
+    X, y = _quadrants()
+    moe = MixtureOfExperts(_experts(), gate=PANGate(features="logits", n_networks=2,
+                                                    max_epochs=3, random_state=0)).fit(X, y)
+    again = pickle.loads(pickle.dumps(moe))
+    np.testing.assert_array_equal(again.predict_proba(X), moe.predict_proba(X))
+    refit = clone(moe).fit(X, y)  # same random_state: the same networks
+    np.testing.assert_allclose(refit.predict_proba(X), moe.predict_proba(X), rtol=1e-6)
