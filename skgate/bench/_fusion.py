@@ -422,6 +422,7 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
     """
     from .. import MixtureOfExperts
     from ..datasets import load_npz
+    from ..metrics import activation_rate
 
     say = (print_fn or print) if verbose else (lambda *a, **k: None)
     X_test, y_test = load_npz("cifar10_test", data_dir, return_X_y=True)
@@ -454,6 +455,7 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
         columns = {name: slice(int(a), int(b))
                    for (name, _), a, b in zip(experts, bounds[:-1], bounds[1:])}
         Z = np.hstack(reps)
+        groups = _source_groups(experts, y_test[idx_eval])
         say(f"[fusion] seed {seed}: baselines on {Z.shape[1]}-d representations")
         methods = run_baselines(Z[idx_lab], y_test[idx_lab], Z[idx_eval], y_test[idx_eval],
                                 columns, random_state=seed)
@@ -471,12 +473,30 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
                                               == y_test[idx_eval])),
                     "fit_s": fit_s, "kind": "softmoe",
                     "gate_weights": weights.mean(axis=0).tolist(),
+                    # ActivationRate(expert | images of a source task's classes)
+                    "activation_rates": {} if groups is None else dict(zip(
+                        np.unique(groups).tolist(),
+                        activation_rate(weights, groups).tolist())),
                     "epochs_run": len(moe.gate_.history_),
                 }
         results.append({"seed": seed, "n_labelled": len(idx_lab), "n_eval": len(idx_eval),
                         "experts": expert_rows, "methods": methods,
                         "softmoe": SoftMoE is not None})
     return results
+
+
+def _source_groups(experts, y):
+    """Per sample, ``"classes a-b"`` of the expert whose source task owns its label.
+
+    Only experts trained on part of the classes define groups; None when none is.
+    """
+    partial = [np.asarray(e.classes) for _, e in experts if len(e.classes) < 10]
+    if not partial:
+        return None
+    groups = np.full(len(y), "other", dtype=object)
+    for classes in partial[::-1]:  # the first expert owning a label names its group
+        groups[np.isin(y, classes)] = f"classes {classes.min()}-{classes.max()}"
+    return groups.astype(str)
 
 
 def _ms(values, digits=4):
@@ -571,5 +591,19 @@ def report_fusion(results, print_fn=print):
              "representation's C). Fit time of the scikit-learn rows: on precomputed "
              "representations; of the SoftMoE rows: from images, expert forward passes "
              "included.")
+    rated = [lab for lab in labels if first["methods"][lab].get("activation_rates")]
+    if rated:
+        names = list(first["experts"])
+        print_fn("\nActivation rates of the SoftMoE gates, ActivationRate(expert | D) = the "
+                 "mean gate weight of the expert over the evaluation images D of one source "
+                 "task's classes (mean over seeds):\n")
+        rows = []
+        for lab in rated:
+            for group in first["methods"][lab]["activation_rates"]:
+                rates = np.mean([r["methods"][lab]["activation_rates"][group]
+                                 for r in results], axis=0)
+                rows.append({"method": lab, "D": group,
+                             **{n: f"{v:.2f}" for n, v in zip(names, rates)}})
+        print_fn(format_table(rows, ["method", "D", *names]))
     if not all(r.get("softmoe") for r in results):
         print_fn("\nSoftMoE rows missing: skgate.gates.SoftMoE was not available.")

@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from skgate.bench._fusion import (
     EXPERT_NAMES,
     EXPERT_SETS,
+    _source_groups,
     average_probas,
     concatenation_classifier,
     make_representation_experts,
@@ -141,10 +142,14 @@ def _fake_results():
                                              "kind": "single", "C": 1.0},
             "stack": {"accuracy": 0.65, "fit_s": 2.0, "kind": "stacking", "C": 10.0},
             "soft": {"accuracy": 0.7, "fit_s": 5.0, "kind": "softmoe",
-                     "gate_weights": [0.25 + shift, 0.75 - shift]},
+                     "gate_weights": [0.25 + shift, 0.75 - shift],
+                     "activation_rates": {"classes 0-4": [0.9 - shift, 0.1 + shift],
+                                          "classes 5-9": [0.2, 0.8]}},
         }
         experts = {"lenet5": {"epochs": 1, "train_s": 3.0 + 2 * seed, "cached": True, "dim": 84,
-                              "test_accuracy": 0.4, "eval_accuracy": 0.41}}
+                              "test_accuracy": 0.4, "eval_accuracy": 0.41},
+                   "mlp": {"epochs": 1, "train_s": 1.0, "cached": True, "dim": 256,
+                           "test_accuracy": 0.3, "eval_accuracy": 0.31}}
         return {"seed": seed, "n_labelled": 20, "n_eval": 80, "experts": experts,
                 "methods": methods, "softmoe": False}
     return [result(0, 0.0), result(1, 0.02)]
@@ -162,6 +167,19 @@ def test_report_fusion_marks_best_single_and_stacking():
     assert "0.26 / 0.74" in soft and "above best single, above stacking" in soft
     assert "0.0900 ± 0.0100" in soft  # minus the best single, paired per seed
     assert "| 4 ± 1 s" in text and "SoftMoE rows missing" in text
+    rates = [line for line in text.splitlines() if line.startswith("| soft ")
+             and "classes" in line]
+    assert [line.split("|")[2].strip() for line in rates] == ["classes 0-4", "classes 5-9"]
+    assert "0.89" in rates[0] and "0.11" in rates[0] and "0.80" in rates[1]
+
+
+def test_source_groups_name_the_expert_owning_each_label():
+    experts = [(name, e) for name, e in make_representation_experts(
+        0, names=EXPERT_SETS["split_task"], epochs=1)]
+    groups = _source_groups(experts, np.array([0, 4, 5, 9]))
+    assert list(groups) == ["classes 0-4", "classes 0-4", "classes 5-9", "classes 5-9"]
+    same = make_representation_experts(0, names=EXPERT_NAMES, epochs=1)
+    assert _source_groups(same, np.array([0, 9])) is None
 
 
 @pytest.mark.slow
