@@ -185,7 +185,9 @@ def test_source_groups_name_the_expert_owning_each_label():
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("SKGATE_DATA_DIR"), reason="SKGATE_DATA_DIR unset")
 def test_run_fusion_on_real_data(tmp_path):
-    results = run_fusion(seeds=(0,), epochs=1, n_labelled=500, cache_dir=tmp_path)
+    results = run_fusion(seeds=(0,), epochs=1, n_labelled=500, cache_dir=tmp_path,
+                         softmoe_params={"max_epochs": 3},
+                         softmoe_grid={"gate__weight_decay": [1e-3, 1e-1]})
     (result,) = results
     assert result["n_labelled"] == 500 and result["n_eval"] == 9500
     assert list(result["experts"]) == list(EXPERT_NAMES)
@@ -195,6 +197,8 @@ def test_run_fusion_on_real_data(tmp_path):
         assert row["test_accuracy"] > 0.15  # chance is 0.1
     for row in result["methods"].values():
         assert 0.1 < row["accuracy"] <= 1.0
+        if row["kind"] == "softmoe":  # the weight decay chosen by the inner CV
+            assert row["C"] in (1e-3, 1e-1)
     # the experts are cached: a second build loads them
     _, train_s, cached = trained_representation_experts(0, cache_dir=tmp_path, epochs=1)
     assert cached == dict.fromkeys(EXPERT_NAMES, True)
