@@ -8,17 +8,10 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
-from ._evaluate import format_table
+from ._evaluate import format_table, mean_std
 from ._naive import PAPER_TABLE2, run_naive
 from ._problems import PROBLEMS
 from ._timing import run_timing
-
-
-def _mean_std(values):
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.4f} ± {values.std():.4f}"
 
 
 def report_naive(results, print_fn=print):
@@ -31,16 +24,16 @@ def report_naive(results, print_fn=print):
         print_fn(f"\n### {problem} (seeds {seeds})\n")
         names = list(runs[0]["experts"])
         print_fn("experts on their own test parts: " + ", ".join(
-            f"{n} {_mean_std([r['experts'][n] for r in runs])}" for n in names))
-        train_s = _mean_std([r["train_s"] for r in runs])
+            f"{n} {mean_std([r['experts'][n] for r in runs])}" for n in names))
+        train_s = mean_std([r["train_s"] for r in runs])
         print_fn(f"expert training (or cache loading) time: {train_s} s\n")
         rows = []
         for i, row in enumerate(runs[0]["gates"]):
             gate = row["gate"]
             rows.append({
                 "statistic": gate,
-                "accuracy": _mean_std([r["gates"][i]["accuracy"] for r in runs]),
-                "routing": _mean_std([r["gates"][i]["routing"] for r in runs]),
+                "accuracy": mean_std([r["gates"][i]["accuracy"] for r in runs]),
+                "routing": mean_std([r["gates"][i]["routing"] for r in runs]),
                 "paper": f"{PAPER_TABLE2[problem][gate]:.4f}" if gate in PAPER_TABLE2[problem]
                 else "-",
             })
@@ -50,11 +43,11 @@ def report_naive(results, print_fn=print):
         t = [r["timing"] for r in runs]
         print_fn(
             f"\npredict over {t[0]['n_samples']} inputs (batch {t[0]['batch_size']}, median of "
-            f"repeats): {_mean_std([x['predict_s'] for x in t])} s; experts' bare forward "
-            f"passes {_mean_std([x['forward_s'] for x in t])} s; with their input transforms "
-            f"{_mean_std([x['forward_transform_s'] for x in t])} s.\n"
-            f"ratio predict / forward: {_mean_std([x['ratio'] for x in t])}; "
-            f"predict / (forward + transforms): {_mean_std([x['ratio_transform'] for x in t])}"
+            f"repeats): {mean_std([x['predict_s'] for x in t])} s; experts' bare forward "
+            f"passes {mean_std([x['forward_s'] for x in t])} s; with their input transforms "
+            f"{mean_std([x['forward_transform_s'] for x in t])} s.\n"
+            f"ratio predict / forward: {mean_std([x['ratio'] for x in t])}; "
+            f"predict / (forward + transforms): {mean_std([x['ratio_transform'] for x in t])}"
         )
 
 

@@ -17,7 +17,7 @@ from .. import MixtureOfExperts
 from ..gates import AUGMENTATION_SETS, AugmentedGate, NaiveConcatGate, expert_scores
 from ..gates._augmented import AGGREGATIONS
 from ..metrics import routing_accuracy_score
-from ._evaluate import evaluate_gates, format_table
+from ._evaluate import evaluate_gates, format_table, mean_std
 from ._naive import PAPER_TABLE2, expert_accuracies
 from ._problems import PROBLEMS, make_problem, trained_experts
 
@@ -198,13 +198,8 @@ def run_augmented(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir
     }
 
 
-def _mean_std(values):
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.4f} ± {values.std():.4f}"
-
-
 def _cell(runs, key, match, field="accuracy"):
-    return _mean_std([next(r[field] for r in run[key] if all(r[k] == v for k, v in
+    return mean_std([next(r[field] for r in run[key] if all(r[k] == v for k, v in
                                                                  match.items())) for run in runs])
 
 
@@ -219,7 +214,7 @@ def report_augmented(results, print_fn=print):
         print_fn(f"\n### {problem} (seeds {seeds}, {runs[0]['n_test']} test images)\n")
         names = list(runs[0]["experts"])
         print_fn("experts on their own test parts: " + ", ".join(
-            f"{n} {_mean_std([r['experts'][n] for r in runs])}" for n in names)
+            f"{n} {mean_std([r['experts'][n] for r in runs])}" for n in names)
             + f"; oracle accuracy {_cell(runs, 'naive', {'gate': 'oracle'})}\n")
         for statistic in STATISTICS:
             paper = statistic == "max_logit"
@@ -274,14 +269,14 @@ def report_augmented(results, print_fn=print):
         t = [r["timing"] for r in runs]
         print_fn(f"\npredict time over {t[0]['n_samples']} test images (mean aggregation, "
                  f"median of {t[0]['repeats']} interleaved repeats); plain predict "
-                 f"(NaiveConcatGate): {_mean_std([x['plain_s'] for x in t])} s\n")
+                 f"(NaiveConcatGate): {mean_std([x['plain_s'] for x in t])} s\n")
         table = [{
             "set": name,
             "extra": str(t[0]["sets"][name]["extra_passes"]),
-            "predict": _mean_std([x["sets"][name]["predict_s"] for x in t]),
-            "augment": _mean_std([x["sets"][name]["augment_s"] for x in t]),
-            "ratio": _mean_std([x["sets"][name]["ratio"] for x in t]),
-            "per_pass": _mean_std([x["sets"][name]["per_extra_pass"] for x in t]),
+            "predict": mean_std([x["sets"][name]["predict_s"] for x in t]),
+            "augment": mean_std([x["sets"][name]["augment_s"] for x in t]),
+            "ratio": mean_std([x["sets"][name]["ratio"] for x in t]),
+            "per_pass": mean_std([x["sets"][name]["per_extra_pass"] for x in t]),
         } for name in t[0]["sets"]]
         print_fn(format_table(table, ["set", "extra", "predict", "augment", "ratio", "per_pass"],
                               headers=["augmentation set", "extra passes", "predict (s)",

@@ -8,6 +8,17 @@ from sklearn.base import clone
 from ..metrics import oracle_proba, routing_accuracy_score
 
 
+def mean_std(values, digits=4):
+    """``"mean ± std"`` of per-seed values."""
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+def per_seed(values, digits=4):
+    """The per-seed values, ``"a / b / c"``."""
+    return " / ".join(f"{v:.{digits}f}" for v in values)
+
+
 def evaluate_gates(expert_set, X, y, gates, *, X_fit=None, y_fit=None):
     """Accuracy and routing accuracy of each gate over the same experts.
 

@@ -36,6 +36,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
+from ._evaluate import mean_std
+
 #: every representation expert: name -> (description, the cifar10_train20k classes it
 #: trains on)
 REPRESENTATIONS = {
@@ -514,11 +516,6 @@ def _source_groups(experts, y):
     return groups.astype(str)
 
 
-def _ms(values, digits=4):
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
-
-
 def _versus(results, label, reference):
     """"above", "below" or "tied with": the per-seed paired difference against its std."""
     diff = np.array([r["methods"][label]["accuracy"] - r["methods"][reference]["accuracy"]
@@ -550,9 +547,9 @@ def report_fusion(results, print_fn=print):
             "expert": EXPERT_LABELS.get(name, name), "dim": str(got[0]["dim"]),
             "classes": f"{min(classes)}-{max(classes)}" if classes else "-",
             "epochs": str(got[0]["epochs"]),
-            "train": _ms([g["train_s"] for g in got], 0) + " s",
-            "test": _ms([g["test_accuracy"] for g in got]),
-            "eval": _ms([g["eval_accuracy"] for g in got]),
+            "train": mean_std([g["train_s"] for g in got], 0) + " s",
+            "test": mean_std([g["test_accuracy"] for g in got]),
+            "eval": mean_std([g["eval_accuracy"] for g in got]),
         })
     print_fn(format_table(rows, ["expert", "classes", "dim", "epochs", "train", "test", "eval"],
                           headers=["expert (its own logits)", "trained on classes",
@@ -581,11 +578,11 @@ def report_fusion(results, print_fn=print):
         weights = [g["gate_weights"] for g in got if "gate_weights" in g]
         diff = "-"
         if best_single is not None and lab != best_single:
-            diff = _ms([r["methods"][lab]["accuracy"] - r["methods"][best_single]["accuracy"]
+            diff = mean_std([r["methods"][lab]["accuracy"] - r["methods"][best_single]["accuracy"]
                         for r in results])
         rows.append({
-            "method": lab, "accuracy": _ms([g["accuracy"] for g in got]), "diff": diff,
-            "fit": _ms([g["fit_s"] for g in got], 1) + " s",
+            "method": lab, "accuracy": mean_std([g["accuracy"] for g in got]), "diff": diff,
+            "fit": mean_std([g["fit_s"] for g in got], 1) + " s",
             "C": "/".join(f"{c:g}" for c in Cs) if Cs else "-",
             "gate": " / ".join(f"{w:.2f}" for w in np.mean(weights, axis=0))
             if weights else "-",

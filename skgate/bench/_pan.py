@@ -9,6 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from .. import MixtureOfExperts
 from ..gates import NaiveConcatGate, PANGate
 from ..metrics import oracle_proba, routing_accuracy_score
+from ._evaluate import mean_std as ms
+from ._evaluate import per_seed
 from ._problems import make_problem, trained_experts
 
 #: features of the bench: (label in the tables, PANGate features)
@@ -108,13 +110,6 @@ def run_pan(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None,
 def report_pan(results, print_fn=print):
     """Print Tables 4 and 5 (mean ± std over seeds) from :func:`run_pan` results."""
     from ._evaluate import format_table
-
-    def ms(values):
-        values = np.asarray(values, dtype=float)
-        return f"{values.mean():.4f} ± {values.std():.4f}"
-
-    def per_seed(values):
-        return " / ".join(f"{v:.4f}" for v in values)
 
     for problem in ("disjoint_mnist", "mnist_cifar10"):
         runs = [r for r in results if r["problem"] == problem]
@@ -219,13 +214,6 @@ def run_pan_variants(problem_name, seed, *, data_dir=None, max_epochs=10, cache_
 
 def report_pan_variants(results, print_fn=print):
     """Markdown table of :func:`run_pan_variants` results, with the issue's targets."""
-    def ms(values):
-        values = np.asarray(values, dtype=float)
-        return f"{values.mean():.4f} ± {values.std():.4f}"
-
-    def per_seed(values):
-        return " / ".join(f"{v:.4f}" for v in values)
-
     for problem in ("disjoint_mnist", "mnist_cifar10"):
         runs = [r for r in results if r["problem"] == problem]
         if not runs:

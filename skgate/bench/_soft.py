@@ -26,6 +26,7 @@ from ..datasets import load_npz, merge_datasets
 from ..gates import EpochTestScoring, SoftMoE
 from ..metrics import activation_rate
 from ..models import MLP
+from ._evaluate import mean_std
 
 #: the paper's activation-rate table (Figure 2), rows (model, dataset), columns
 #: train expert 1, train expert 2, test expert 1, test expert 2
@@ -124,11 +125,6 @@ def run_soft(*, seeds=(0, 1, 2), data_dir=None, max_epochs=20, print_fn=print):
     return results
 
 
-def _mean_std(values):
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.4f} ± {values.std():.4f}"
-
-
 def report_soft(results, print_fn=print, *, figure=None):
     """Markdown tables: final accuracies, best test epoch, activation rates next to the paper's.
 
@@ -141,9 +137,9 @@ def report_soft(results, print_fn=print, *, figure=None):
     for name in MODELS:
         runs = [r["models"][name] for r in results]
         best = [int(np.argmax(m["test_acc"])) + 1 for m in runs]
-        print_fn(f"| {name} | {_mean_std([m['train_acc'][-1] for m in runs])} | "
-                 f"{_mean_std([m['test_acc'][-1] for m in runs])} | "
-                 f"{', '.join(map(str, best))} | {_mean_std([m['fit_time'] for m in runs])} |")
+        print_fn(f"| {name} | {mean_std([m['train_acc'][-1] for m in runs])} | "
+                 f"{mean_std([m['test_acc'][-1] for m in runs])} | "
+                 f"{', '.join(map(str, best))} | {mean_std([m['fit_time'] for m in runs])} |")
     # which of two symmetric experts takes a data set is arbitrary: one table row per seed
     print_fn("\nActivation rate per seed (the paper's Figure 2 in brackets):\n")
     print_fn("| model | seed | data | train expert 1 | train expert 2 | test expert 1 | "

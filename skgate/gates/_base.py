@@ -1,6 +1,7 @@
 """The small shared base of all gates."""
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
@@ -12,6 +13,13 @@ def one_hot(index, n_columns):
     out = np.zeros((len(index), n_columns), dtype=np.float64)
     out[np.arange(len(index)), index] = 1.0
     return out
+
+
+def resolve_device(device):
+    """The torch device of a gate's ``device`` parameter: ``"auto"`` is CUDA when available."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 class BaseGate(BaseEstimator):

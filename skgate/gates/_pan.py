@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 
 from ..models import MLP
-from ._base import BaseGate, one_hot
+from ._base import BaseGate, one_hot, resolve_device
 from ._naive import NaiveConcatGate
 
 #: features computed from the logits rather than read from a layer
@@ -212,9 +212,6 @@ class PANGate(BaseGate):
         return sets
 
     def _network(self, seed):
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
         net = _SeededNetClassifier(
             MLP,
             module__n_classes=2,
@@ -226,7 +223,7 @@ class PANGate(BaseGate):
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
-            device=device,
+            device=resolve_device(self.device),
             verbose=self.verbose,
             random_state=int(seed),
         )

@@ -19,7 +19,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..experts._expert import encode_labels
 from ..models import ThumbnailCNN
-from ._base import BaseGate
+from ._base import BaseGate, resolve_device
 
 GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
 
@@ -575,11 +575,6 @@ class SoftMoE(BaseGate):
             callbacks.append(("progress", ProgressBar()))
         return callbacks
 
-    def _resolved_device(self):
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
-
     def _fit(self, outputs, y):
         expert_set = outputs.expert_set
         self._check_params(expert_set)
@@ -627,7 +622,7 @@ class SoftMoE(BaseGate):
             iterator_train__shuffle=True,
             train_split=split,
             callbacks=self._callbacks(),
-            device=self._resolved_device(),
+            device=resolve_device(self.device),
             verbose=int(self.verbose >= 1),
         )
         for callback in self.callbacks or []:
