@@ -7,6 +7,7 @@ from numbers import Real
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
@@ -16,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .experts import Expert, ExpertSet
 from .gates import NaiveConcatGate
+from .gates._base import get_gate_tags
 
 
 class MixtureOfExperts(ClassifierMixin, _BaseComposition):
@@ -56,7 +58,10 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
     expert_set_ : ExpertSet
         The fitted experts as one object: label mapping and batched outputs.
     gate_ : gate estimator
-        The fitted gate.
+        The fitted gate (a gate given wrapped in
+        :class:`sklearn.frozen.FrozenEstimator` is used as it is, not refitted).
+    gate_tags_ : GateTags
+        What the gate declared it needs and does (:func:`skgate.gates.get_gate_tags`).
     classes_ : ndarray of shape (n_classes,)
         The union of the experts' classes.
     n_features_in_ : int
@@ -178,9 +183,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         self.sample_shape_ = tuple(X.shape[1:])
 
         gate = NaiveConcatGate() if self.gate is None else self.gate
-        self.gate_ = clone(gate)
-        data_free = getattr(self.gate_, "_data_free", False)
-        joint = self.gate_._trains_experts()
+        self.gate_ = clone(gate)  # a FrozenEstimator clones to itself
+        self.gate_tags_ = tags = get_gate_tags(self.gate_)
+        data_free, joint = tags.data_free, tags.trains_experts
+        if y is None and tags.requires_labels:
+            raise ValueError(
+                f"{type(self.gate_).__name__} learns from labels: fit requires y to be passed, "
+                "but the target y is None."
+            )
         trains = [not expert.frozen for _, expert in self.experts]
         X_experts, y_experts, X_gate, y_gate = X, y, X, y
         if any(trains) and not data_free and not joint and y is not None:
@@ -206,7 +216,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         self.expert_set_ = ExpertSet(fitted)
         self.experts_ = self.expert_set_.experts
         self.named_experts_ = Bunch(**dict(fitted))
-        own_labels = self.gate_._defines_label_space()
+        own_labels = tags.defines_label_space
+        self._check_gate_fits_experts()
         if y is not None and not own_labels:
             self.expert_set_.owners(y)  # every label must belong to some expert
 
@@ -217,8 +228,25 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         else:
             outputs = self._outputs(X[:1] if data_free else X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
+        if joint:  # the mixture, not the gate, records that the gate trained them
+            for expert, train in zip(self.experts_, trains):
+                if train:
+                    expert.jointly_trained_ = True
         self.classes_ = self.gate_.classes_ if own_labels else self.expert_set_.classes_
         return self
+
+    def _check_gate_fits_experts(self):
+        """A gate fitted beforehand (frozen) and bound to its experts must get as many."""
+        if not isinstance(self.gate_, FrozenEstimator) or self.gate_tags_.any_experts:
+            return
+        fitted_on = getattr(self.gate_.estimator, "n_experts_", None)
+        if fitted_on is not None and fitted_on != len(self.experts_):
+            raise ValueError(
+                f"The frozen {type(self.gate_.estimator).__name__} was fitted on {fitted_on} "
+                f"experts and is bound to them; this mixture has {len(self.experts_)}. Fit a "
+                "gate on these experts, or use a gate that works with any experts "
+                "(UniversalGate)."
+            )
 
     @staticmethod
     def _init_expert(name, expert, y):
@@ -262,7 +290,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     # -- prediction ---------------------------------------------------------------------
     def _outputs(self, X):
-        return self.expert_set_.outputs(X, layers=self.gate_.expert_layers())
+        return self.expert_set_.outputs(X, layers=self.gate_tags_.expert_layers)
 
     def _validate_X(self, X):
         check_is_fitted(self)
@@ -278,7 +306,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def _gate_outputs(self, X):
         X = self._validate_X(X)
-        if self.gate_._trains_experts():  # the gate runs the experts inside its network
+        if self.gate_tags_.trains_experts:  # the gate runs the experts inside its network
             return self.expert_set_.inputs_only(X)
         return self._outputs(X)
 

@@ -5,6 +5,7 @@ import time
 import numpy as np
 from sklearn.base import clone
 
+from ..gates._base import get_gate_tags
 from ..metrics import oracle_proba, routing_accuracy_score
 
 
@@ -50,7 +51,7 @@ def evaluate_gates(expert_set, X, y, gates, *, X_fit=None, y_fit=None):
     for name, gate in gates.items():
         gate = clone(gate)
         start = time.perf_counter()
-        if getattr(gate, "_data_free", False) or fit_outputs is None:
+        if get_gate_tags(gate).data_free or fit_outputs is None:
             gate.fit(outputs)
         else:
             gate.fit(fit_outputs, y_fit)

@@ -1,11 +1,12 @@
 """Gates: decide, per input, which expert to trust or how to mix them."""
 
 from ._augmented import AUGMENTATION_SETS, AUGMENTATIONS, AugmentedGate
-from ._base import BaseGate
+from ._base import BaseGate, GateTags, get_gate_tags
 from ._naive import STATISTICS, NaiveConcatGate, expert_scores
 from ._pan import PANGate, logit_stats
 
-__all__ = ["BaseGate", "NaiveConcatGate", "STATISTICS", "expert_scores"]
+__all__ = ["BaseGate", "GateTags", "get_gate_tags"]
+__all__ += ["NaiveConcatGate", "STATISTICS", "expert_scores"]
 __all__ += ["PANGate", "logit_stats"]
 __all__ += ["AugmentedGate", "AUGMENTATION_SETS", "AUGMENTATIONS"]
 from ._soft import GATE_NETS, EpochTestScoring, SoftMixtureModule, SoftMoE  # noqa: E402

@@ -8,6 +8,7 @@ batch at once (no per-sample loop).
 """
 
 import math
+from dataclasses import replace
 from numbers import Real
 from typing import NamedTuple
 
@@ -416,7 +417,8 @@ class AugmentedGate(BaseGate):
         "include_original": ["boolean"],
         "random_state": ["random_state"],
     }
-    _data_free = True
+    def gate_tags(self):
+        return replace(super().gate_tags(), data_free=True)
 
     def __init__(self, augmentations="sharpen_5_alphas", aggregation="vote", statistic="energy",
                  penalty=1.0, include_original=True, random_state=None):

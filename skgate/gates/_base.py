@@ -1,8 +1,12 @@
-"""The small shared base of all gates."""
+"""The small shared base of all gates, and the contract between a gate and the mixture."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
@@ -22,6 +26,94 @@ def resolve_device(device):
     return device
 
 
+@dataclass(frozen=True)
+class GateTags:
+    """What a gate needs from the mixture and what it does: the whole gate contract.
+
+    A gate declares its tags with :meth:`BaseGate.gate_tags`; the mixture reads
+    them with :func:`get_gate_tags` (which also understands a gate wrapped in
+    :class:`sklearn.frozen.FrozenEstimator`) and nothing else.
+
+    Attributes
+    ----------
+    requires_labels : bool
+        ``fit`` needs ``y``.
+    data_free : bool
+        ``fit`` learns nothing from data: the mixture fits it on one sample
+        (to check the experts' input format) and without ``y``.
+    trains_experts : bool
+        The gate trains the experts' modules itself; the mixture only
+        initialises the experts that are not frozen and records them as trained.
+    defines_label_space : bool
+        The gate predicts its own label space (``classes_`` from ``y``) instead of
+        the union of the experts' classes.
+    expert_layers : tuple of str, or mapping of expert name to tuple of str
+        The expert activations the gate reads besides the logits.
+    any_experts : bool
+        The fitted gate works with any set of experts (any number, any label
+        spaces), not only the ones it was fitted on, so it can be reused frozen.
+    """
+
+    requires_labels: bool = False
+    data_free: bool = False
+    trains_experts: bool = False
+    defines_label_space: bool = False
+    expert_layers: tuple | Mapping = ()
+    any_experts: bool = False
+
+
+def get_gate_tags(gate):
+    """The :class:`GateTags` of a gate, checked for consistency.
+
+    A gate wrapped in :class:`sklearn.frozen.FrozenEstimator` is used as it is:
+    its ``fit`` does nothing, so it is data-free and needs no labels, whatever
+    the gate inside would need to be fitted.
+
+    Raises
+    ------
+    TypeError
+        If ``gate`` is not a :class:`BaseGate` (or a frozen one).
+    ValueError
+        If the tags contradict each other.
+    """
+    inner = gate.estimator if isinstance(gate, FrozenEstimator) else gate
+    if not isinstance(inner, BaseGate):
+        raise TypeError(
+            f"The gate must be a skgate gate (a subclass of skgate.gates.BaseGate), or one "
+            f"wrapped in sklearn.frozen.FrozenEstimator; got {type(inner).__name__}."
+        )
+    tags = inner.gate_tags()
+    if not isinstance(tags, GateTags):
+        raise TypeError(
+            f"{type(inner).__name__}.gate_tags() must return a GateTags, got "
+            f"{type(tags).__name__}."
+        )
+    if tags.data_free and (tags.requires_labels or tags.trains_experts):
+        raise ValueError(
+            f"{type(inner).__name__} declares itself data-free but also that it "
+            f"{'needs labels' if tags.requires_labels else 'trains the experts'}."
+        )
+    layers = tags.expert_layers
+    values = layers.values() if isinstance(layers, Mapping) else [layers]
+    if not all(isinstance(v, tuple | list) and all(isinstance(n, str) for n in v)
+               for v in values):
+        raise TypeError(
+            f"{type(inner).__name__}'s expert_layers must be a tuple of layer names or a "
+            f"mapping of expert name to such tuples, got {layers!r}."
+        )
+    if isinstance(gate, FrozenEstimator):
+        check_is_fitted(inner, msg=(
+            f"The frozen {type(inner).__name__} is not fitted: fit a gate before wrapping it "
+            "in FrozenEstimator."))
+        if tags.trains_experts or tags.defines_label_space:
+            raise ValueError(
+                f"A frozen {type(inner).__name__} cannot be reused: it trains the experts or "
+                "defines its own label space, which needs fitting."
+            )
+        tags = replace(tags, requires_labels=False, data_free=True)
+    return tags
+
+
 class BaseGate(BaseEstimator):
     """Base class of the gates.
 
@@ -30,28 +122,20 @@ class BaseGate(BaseEstimator):
     every expert of a mixture over the same input (see ``docs/design.md`` for
     why). It never imports or knows the mixture.
 
-    Subclasses implement ``_fit(outputs, y)`` and ``_route_proba(outputs)``
-    and may request activations through ``expert_layers``.
+    Subclasses implement ``_fit(outputs, y)`` and ``_route_proba(outputs)``,
+    declare what they need in :meth:`gate_tags`, and may request activations
+    through :meth:`expert_layers`.
     """
 
     _parameter_constraints: dict = {}
-
-    #: Whether ``fit`` needs ``y`` (a data-free gate does not).
-    _requires_labels = False
 
     def expert_layers(self):
         """Names of the expert activations the gate needs besides the logits."""
         return ()
 
-    def _trains_experts(self):
-        """Whether the gate trains the experts' modules itself (the mixture then only
-        initialises the experts that are not frozen)."""
-        return False
-
-    def _defines_label_space(self):
-        """Whether the gate predicts its own label space (``classes_``, from ``y``)
-        rather than the union of the experts' classes."""
-        return False
+    def gate_tags(self):
+        """The gate's :class:`GateTags`; subclasses ``replace`` what differs."""
+        return GateTags(expert_layers=self.expert_layers())
 
     def _check_outputs(self, outputs, *, reset):
         if not isinstance(outputs, ExpertOutputs):
@@ -61,8 +145,9 @@ class BaseGate(BaseEstimator):
                 "skgate.MixtureOfExperts."
             )
         if reset:
-            self.n_experts_ = outputs.n_experts
-        elif outputs.n_experts != self.n_experts_:
+            if not self.gate_tags().any_experts:
+                self.n_experts_ = outputs.n_experts
+        elif hasattr(self, "n_experts_") and outputs.n_experts != self.n_experts_:
             raise ValueError(
                 f"{type(self).__name__} was fitted on {self.n_experts_} experts, "
                 f"got the outputs of {outputs.n_experts}."
@@ -85,7 +170,7 @@ class BaseGate(BaseEstimator):
         self : object
         """
         outputs = self._check_outputs(outputs, reset=True)
-        if y is None and self._requires_labels:
+        if y is None and self.gate_tags().requires_labels:
             raise ValueError(f"{type(self).__name__} needs labels y to be fitted.")
         self._fit(outputs, y)
         return self

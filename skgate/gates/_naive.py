@@ -1,5 +1,7 @@
 """NaiveConcatGate: a data-free statistic of each expert's logits picks the expert."""
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.special import logsumexp, softmax
 from sklearn.utils._param_validation import StrOptions
@@ -147,7 +149,8 @@ class NaiveConcatGate(BaseGate):
     """
 
     _parameter_constraints = {"statistic": [StrOptions(set(STATISTICS))]}
-    _data_free = True
+    def gate_tags(self):
+        return replace(super().gate_tags(), data_free=True)
 
     def __init__(self, statistic="energy"):
         self.statistic = statistic

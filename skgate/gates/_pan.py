@@ -1,5 +1,6 @@
 """PANGate: one pattern attribution network per expert (SC1 of the universal-gating paper)."""
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -150,7 +151,8 @@ class PANGate(BaseGate):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
-    _requires_labels = True
+    def gate_tags(self):
+        return replace(super().gate_tags(), requires_labels=True)
 
     def __init__(
         self,

@@ -1,6 +1,7 @@
 """SoftMoE: the trained soft mixture Y = sum_k G(X)_k E_k(X) (second and third papers)."""
 
 from collections.abc import Mapping
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -157,7 +158,7 @@ class EpochTestScoring(Callback):
     def bind(self, gate, expert_set):
         """Compute the net inputs once (called by :meth:`SoftMoE.fit`)."""
         X = np.asarray(self.X, dtype=np.float32)
-        if gate._trains_experts():  # the experts run inside the gate's network
+        if gate.gate_tags().trains_experts:  # the experts run inside the gate's network
             outputs = expert_set.inputs_only(X)
         else:
             outputs = expert_set.outputs(X, layers=gate.expert_layers())
@@ -320,7 +321,6 @@ class SoftMoE(BaseGate):
         "verbose": ["verbose"],
     }
 
-    _requires_labels = True
 
     def __init__(
         self,
@@ -373,11 +373,10 @@ class SoftMoE(BaseGate):
             return (self.features,)
         return ()
 
-    def _trains_experts(self):
-        return self.train_experts
-
-    def _defines_label_space(self):
-        return self.heads is not None
+    def gate_tags(self):
+        return replace(super().gate_tags(), requires_labels=True,
+                       trains_experts=self.train_experts,
+                       defines_label_space=self.heads is not None)
 
     def _check_params(self, expert_set):
         if self.train_experts and self.heads is not None:
@@ -593,9 +592,6 @@ class SoftMoE(BaseGate):
         with torch.random.fork_rng(devices=[]):  # seeds initialisation and shuffling
             torch.manual_seed(int(seed))
             self._build_and_train(inputs, y_enc, expert_set)
-        if self.train_experts:
-            for expert in expert_set.experts:
-                expert.jointly_trained_ = True
         self.history_ = History() if self.net_ is None else self.net_.history
         return self
 

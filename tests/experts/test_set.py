@@ -2,6 +2,7 @@
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -173,10 +174,11 @@ def test_wrong_output_width_and_wrong_input():
 class FixedGate(BaseGate):
     """Test gate: the same soft weights for every sample."""
 
-    _data_free = True
-
     def __init__(self, weights=(0.5, 0.5)):
         self.weights = weights
+
+    def gate_tags(self):
+        return replace(super().gate_tags(), data_free=True)
 
     def _route_proba(self, outputs):
         return np.tile(np.asarray(self.weights, dtype=float), (outputs.n_samples, 1))
