@@ -5,7 +5,7 @@ from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgate import MixtureOfExperts
-from skgate.gates import AugmentedGate, NaiveConcatGate, PANGate, SoftMoE
+from skgate.gates import AugmentedGate, NaiveConcatGate, PANGate, SoftMoE, UniversalGate
 from skgate.utils._testing import tiny_expert
 
 
@@ -26,6 +26,10 @@ MIXTURES = [
     _mixture(SoftMoE("embedding", heads="linear", embedding_dim=4, max_epochs=20, lr=0.02,
                      random_state=0)),
     _mixture(SoftMoE("linear", train_experts=True, max_epochs=20, lr=0.02, random_state=0)),
+    _mixture(UniversalGate(random_state=0)),
+    _mixture(UniversalGate("linear", calibration="network", mixing="soft", max_iter=20,
+                           random_state=0)),
+    _mixture(UniversalGate.pretrained()),
 ]
 
 
@@ -70,6 +74,8 @@ GATES = [
     AugmentedGate(augmentations="flips", aggregation="mean"),
     SoftMoE(),
     SoftMoE("thumbnail_cnn", heads="linear", label_embedding=8),
+    UniversalGate(),
+    UniversalGate(None, features="paper", calibration="none", mixing="soft"),
 ]
 
 

@@ -55,13 +55,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skgate bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", choices=["naive", "augmented", "pan", "timing", "soft",
-                                          "fusion"],
+                                          "fusion", "universal"],
                         help="naive: Table 2 (data-free statistics); augmented: Table 3 "
                         "(test-time augmentation); pan: Tables 4 and 5 (one attribution "
                         "network per expert); timing: predict time of the mixture over its "
                         "experts' own forward passes; soft: the soft-mixture paper's "
                         "MNIST + CIFAR-10 experiment (SoftMoE); fusion: the adaptive-fusion "
-                        "paper's protocol (SoftMoE over frozen representations)")
+                        "paper's protocol (SoftMoE over frozen representations); universal: "
+                        "Table 6 (UniversalGate transfer), new expert sets and the "
+                        "data-budget curve")
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
@@ -81,7 +83,19 @@ def main(argv=None):
     parser.add_argument("--variants", action="store_true",
                         help="pan: only the fallback rule and independent networks "
                         "(negatives from other data), not the paper's tables")
+    parser.add_argument("--train-pretrained", action="store_true",
+                        help="universal: fit the shipped correction on the gate data of both "
+                        "problems for --seeds and write it (see --weights)")
+    parser.add_argument("--weights", default=None,
+                        help="universal --train-pretrained: where to write the correction "
+                        "(default: the file shipped in skgate/gates/_data)")
+    parser.add_argument("--no-budget", action="store_true",
+                        help="universal: only the transfer rows, not the data-budget curve")
+    parser.add_argument("--draws", type=int, default=3,
+                        help="universal: random draws of the labelled examples per budget")
     ns = parser.parse_args(argv)
+    if ns.table == "universal":
+        return _universal(ns)
     if ns.table == "soft":
         from ._soft import report_soft, run_soft
 
@@ -134,6 +148,27 @@ def main(argv=None):
             results.append({k: v for k, v in result.items()
                             if k not in ("moe", "problem_data")})
     report_naive(results)
+    _dump(results, ns.out)
+    return 0
+
+
+def _universal(ns):
+    from ._problems import TRANSFER_PROBLEMS
+    from ._universal import report_universal, run_universal, train_pretrained
+
+    def log(message):
+        print(message, file=sys.stderr, flush=True)
+
+    if ns.train_pretrained:
+        from ..gates._universal import _pretrained_path
+
+        train_pretrained(ns.weights or str(_pretrained_path()), data_dir=ns.data_dir,
+                         cache_dir=ns.cache_dir, seeds=ns.seeds, print_fn=log)
+        return 0
+    results = run_universal(ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                            transfer_problems=TRANSFER_PROBLEMS, budget=not ns.no_budget,
+                            draws=ns.draws, print_fn=log)
+    report_universal(results)
     _dump(results, ns.out)
     return 0
 

@@ -1,9 +1,11 @@
-"""The two problems of the universal-gating paper, built from ``SKGATE_DATA_DIR``.
+"""The problems of the benchmarks, built from ``SKGATE_DATA_DIR``.
 
 Protocol (as in ``shared/reference/prototype-measurements.md``): per seed, a
-stratified 80/20 split of each training file; experts train on the 80%, gates
-that learn are fitted on the other 20% ("gate data"); everything is tested on
-the official test sets.
+stratified 80/20 split of each training file; each expert trains on the 80% of
+the images of its own classes, gates that learn are fitted on the other 20%
+("gate data"); everything is tested on the official test sets.
+
+The two problems of the universal-gating paper (:data:`PROBLEMS`):
 
 - ``"disjoint_mnist"`` (A): LeNet-5 on digits 0-4 and on 5-9 of
   ``mnist_train20k``; tested on ``mnist_test``. Mixture input: (N, 1, 28, 28).
@@ -11,18 +13,50 @@ the official test sets.
   ``cifar10_train20k``; 20 classes (CIFAR-10 labels + 10); tested on
   ``mnist_test`` + ``cifar10_test``. Mixture input: (N, 3, 32, 32), MNIST
   zero-padded and replicated to 3 channels.
+
+Expert sets for a gate that must work on experts it never saw
+(:data:`TRANSFER_PROBLEMS`), with the same protocol:
+
+- ``"mlp_lenet_mnist"``: different architectures. An MLP (256, 128) on the
+  28 x 28 pixels of digits 0-4 and a LeNet-5 on digits 5-9 of
+  ``mnist_train20k``; tested on ``mnist_test``. Mixture input: (N, 1, 28, 28).
+- ``"mnist_3_7"``: different class counts. LeNet-5 on digits 0-2 and on 3-9;
+  as A otherwise.
+- ``"cifar10_split"``: LeNet-5 on CIFAR-10 classes 0-4 and SmallResNet(width=16)
+  on 5-9 of ``cifar10_train20k`` (labels kept 0-9); tested on ``cifar10_test``.
+  Mixture input: (N, 3, 32, 32).
+- ``"three_experts"``: LeNet-5 on MNIST digits 0-4, an MLP on digits 5-9 and
+  LeNet-5 on CIFAR-10 (labels + 10); data and mixture input as in B.
+
+Every expert sees the mixture's input through its ``input_transform``: LeNet-5
+on MNIST through ``mnist_transform(32)`` (grey, 28 -> 32 zero-padding), the MLP
+through ``mnist_transform(28)`` (grey; in a 32 x 32 mixture the centre crop to 28
+removes exactly the padding), CIFAR-10 experts through ``cifar10_transform()``.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
+import torch
 from sklearn.model_selection import train_test_split
+from skorch.callbacks import LRScheduler
 
 from .._demo import lenet_expert
 from ..datasets import load_npz, merge_datasets
-from ..experts import cifar10_transform, mnist_transform
+from ..experts import Expert, cifar10_transform, mnist_transform
+from ..models import MLP, SmallResNet
 
 PROBLEMS = ("disjoint_mnist", "mnist_cifar10")
+#: expert sets for benchmarking a gate on experts it never saw; not in :data:`PROBLEMS`,
+#: which the paper's benches iterate over
+TRANSFER_PROBLEMS = ("mlp_lenet_mnist", "mnist_3_7", "cifar10_split", "three_experts")
+#: training epochs of an expert that ``max_epochs`` (given as a dict) does not name
+DEFAULT_EPOCHS = 10
+_TRAIN_S = "_train_s"  # key of the training times in a cache file (never an expert's name)
+_MNIST = ("mnist_train20k", "mnist_test")
+_CIFAR10 = ("cifar10_train20k", "cifar10_test")
 
 
 @dataclass
@@ -46,66 +80,186 @@ def _split(bunch, seed):
     )
 
 
-def make_problem(name, seed, *, data_dir=None, max_epochs=10, verbose=0, **expert_kwargs):
-    """Build problem ``name`` ("disjoint_mnist" or "mnist_cifar10") for one seed.
+# -- the experts -------------------------------------------------------------------------
+def mlp_expert(classes, *, hidden_layer_sizes=(256, 128), max_epochs=10, lr=1e-3,
+               random_state=0, verbose=0, **kwargs):
+    """An MLP expert on flattened pixels: Adam (lr 1e-3), batch 128, no validation split.
 
-    ``expert_kwargs`` go to every expert (for example another ``optimizer`` and ``lr``).
+    By default it reads 28 x 28 grey images normalised with MNIST statistics
+    (``mnist_transform(28)``), from a (N, 1, 28, 28) or a padded (N, 3, 32, 32) mixture.
     """
-    expert_kw = {"max_epochs": max_epochs, "random_state": seed, "verbose": verbose,
-                 **expert_kwargs}
-    mnist_train = load_npz("mnist_train20k", data_dir)
-    mnist_test = load_npz("mnist_test", data_dir)
+    kwargs.setdefault("input_transform", mnist_transform(28))
+    kwargs.setdefault("optimizer", torch.optim.Adam)
+    return Expert(
+        MLP,
+        module__n_classes=len(classes),
+        module__hidden_layer_sizes=tuple(hidden_layer_sizes),
+        classes=list(classes),
+        lr=lr,
+        batch_size=128,
+        max_epochs=max_epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        iterator_valid__batch_size=512,
+        verbose=verbose,
+        random_state=random_state,
+        **kwargs,
+    )
+
+
+def resnet_expert(classes, *, width=16, max_epochs=10, lr=2e-3, random_state=0, verbose=0,
+                  **kwargs):
+    """A SmallResNet expert on CIFAR-10-format input, trained as in the fusion bench.
+
+    Adam (lr 2e-3, weight decay 5e-4), learning rate annealed to 0 over ``max_epochs``
+    (cosine), batch 128, no validation split; ``cifar10_transform()`` by default.
+    """
+    kwargs.setdefault("input_transform", cifar10_transform())
+    kwargs.setdefault("optimizer", torch.optim.Adam)
+    kwargs.setdefault("optimizer__weight_decay", 5e-4)
+    kwargs.setdefault("callbacks", [("cosine", LRScheduler(
+        torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max(max_epochs, 1)))])
+    return Expert(
+        SmallResNet,
+        module__in_channels=3,
+        module__n_classes=len(classes),
+        module__width=width,
+        classes=list(classes),
+        lr=lr,
+        batch_size=128,
+        max_epochs=max_epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        iterator_valid__batch_size=512,
+        verbose=verbose,
+        random_state=random_state,
+        **kwargs,
+    )
+
+
+def _specs(name):
+    """The data files and the ``(expert name, factory)`` pairs of problem ``name``.
+
+    Each factory takes the remaining expert arguments (``max_epochs``, ``random_state``...).
+    """
+    cifar_lenet = {"in_channels": 3, "input_transform": cifar10_transform()}
     if name == "disjoint_mnist":
-        X_tr, X_gate, y_tr, y_gate = _split(mnist_train, seed)
-        experts = [
-            ("mnist_0_4", lenet_expert(range(5), **expert_kw)),
-            ("mnist_5_9", lenet_expert(range(5, 10), **expert_kw)),
-        ]
-        return Problem(name, experts, X_tr, y_tr, X_gate, y_gate,
-                       mnist_test.data, mnist_test.target)
+        return [_MNIST], [("mnist_0_4", partial(lenet_expert, range(5))),
+                          ("mnist_5_9", partial(lenet_expert, range(5, 10)))]
     if name == "mnist_cifar10":
-        cifar_train = load_npz("cifar10_train20k", data_dir)
-        cifar_test = load_npz("cifar10_test", data_dir)
-        m_tr, m_gate, my_tr, my_gate = _split(mnist_train, seed)
-        c_tr, c_gate, cy_tr, cy_gate = _split(cifar_train, seed)
-        # fixed offsets: MNIST labels stay 0-9, CIFAR-10 labels become 10-19
-        merge = dict(label_offsets=[0, 10], return_X_y=True)
-        X_tr, y_tr = merge_datasets([(m_tr, my_tr), (c_tr, cy_tr)], **merge)
-        X_gate, y_gate = merge_datasets([(m_gate, my_gate), (c_gate, cy_gate)], **merge)
-        X_test, y_test = merge_datasets(
-            [(mnist_test.data, mnist_test.target), (cifar_test.data, cifar_test.target)],
-            **merge,
-        )
-        experts = [
-            ("mnist", lenet_expert(range(10), input_transform=mnist_transform(32), **expert_kw)),
-            ("cifar10", lenet_expert(range(10, 20), in_channels=3,
-                                     input_transform=cifar10_transform(), **expert_kw)),
+        return [_MNIST, _CIFAR10], [
+            ("mnist", partial(lenet_expert, range(10), input_transform=mnist_transform(32))),
+            ("cifar10", partial(lenet_expert, range(10, 20), **cifar_lenet)),
         ]
-        return Problem(name, experts, X_tr, y_tr, X_gate, y_gate, X_test, y_test)
-    raise ValueError(f"Unknown problem {name!r}; expected one of {PROBLEMS}.")
+    if name == "mlp_lenet_mnist":
+        return [_MNIST], [("mlp_0_4", partial(mlp_expert, range(5))),
+                          ("lenet_5_9", partial(lenet_expert, range(5, 10)))]
+    if name == "mnist_3_7":
+        return [_MNIST], [("lenet_0_2", partial(lenet_expert, range(3))),
+                          ("lenet_3_9", partial(lenet_expert, range(3, 10)))]
+    if name == "cifar10_split":
+        return [_CIFAR10], [("lenet_0_4", partial(lenet_expert, range(5), **cifar_lenet)),
+                            ("resnet_5_9", partial(resnet_expert, range(5, 10)))]
+    if name == "three_experts":
+        return [_MNIST, _CIFAR10], [
+            ("lenet_mnist_0_4", partial(lenet_expert, range(5),
+                                        input_transform=mnist_transform(32))),
+            ("mlp_mnist_5_9", partial(mlp_expert, range(5, 10))),
+            ("lenet_cifar10", partial(lenet_expert, range(10, 20), **cifar_lenet)),
+        ]
+    raise ValueError(
+        f"Unknown problem {name!r}; expected one of {PROBLEMS + TRANSFER_PROBLEMS}.")
 
 
-def trained_experts(problem, *, cache_dir=None):
+def _epochs(max_epochs, names, problem):
+    if not isinstance(max_epochs, Mapping):
+        return dict.fromkeys(names, max_epochs)
+    unknown = sorted(set(max_epochs) - set(names))
+    if unknown:
+        raise ValueError(f"max_epochs names {unknown}, which are not experts of {problem!r}; "
+                         f"its experts are {list(names)}.")
+    return {name: max_epochs.get(name, DEFAULT_EPOCHS) for name in names}
+
+
+# -- the data ----------------------------------------------------------------------------
+def _data(files, seed, data_dir):
+    """``X_train, y_train, X_gate, y_gate, X_test, y_test`` of ``(train, test)`` file pairs.
+
+    Each training file is split 80/20 (stratified, ``seed``). One pair is used as it is;
+    several are merged into a (N, 3, 32, 32) mixture (:func:`merge_datasets`, MNIST
+    zero-padded), the labels of pair ``k`` shifted by ``10 * k``.
+    """
+    parts = []
+    for train_file, test_file in files:
+        X_tr, X_gate, y_tr, y_gate = _split(load_npz(train_file, data_dir), seed)
+        test = load_npz(test_file, data_dir)
+        parts.append([(X_tr, y_tr), (X_gate, y_gate), (test.data, test.target)])
+    if len(parts) == 1:
+        return [array for pair in parts[0] for array in pair]
+    merge = {"label_offsets": [10 * k for k in range(len(parts))], "return_X_y": True}
+    return [array for k in range(3)
+            for array in merge_datasets([part[k] for part in parts], **merge)]
+
+
+def make_problem(name, seed, *, data_dir=None, max_epochs=10, verbose=0, **expert_kwargs):
+    """Build problem ``name`` (one of :data:`PROBLEMS` or :data:`TRANSFER_PROBLEMS`) for one seed.
+
+    ``max_epochs`` is the training epochs of every expert (int), or per expert name (dict;
+    experts it does not name train :data:`DEFAULT_EPOCHS`). ``expert_kwargs`` go to every
+    expert (for example another ``optimizer`` and ``lr``). Every expert is seeded with
+    ``seed``.
+    """
+    files, specs = _specs(name)
+    epochs = _epochs(max_epochs, [expert for expert, _ in specs], name)
+    X_tr, y_tr, X_gate, y_gate, X_test, y_test = _data(files, seed, data_dir)
+    experts = [
+        (expert, factory(max_epochs=epochs[expert], random_state=seed, verbose=verbose,
+                         **expert_kwargs))
+        for expert, factory in specs
+    ]
+    return Problem(name, experts, X_tr, y_tr, X_gate, y_gate, X_test, y_test)
+
+
+# -- the trained experts -----------------------------------------------------------------
+def cache_file(problem):
+    """Name of the file caching the trained experts of ``problem``.
+
+    ``<problem>_seed<seed>_epochs<epochs>.pt``, where ``<epochs>`` is the experts' common
+    number of epochs or, when they differ, their numbers in expert order joined by ``-``
+    (for example ``three_experts_seed0_epochs10-10-5.pt``); the seed likewise.
+    """
+    def tag(values):
+        values = [str(value) for value in values]
+        return values[0] if len(set(values)) == 1 else "-".join(values)
+
+    experts = [expert for _, expert in problem.experts]
+    return (f"{problem.name}_seed{tag(e.random_state for e in experts)}"
+            f"_epochs{tag(e.max_epochs for e in experts)}.pt")
+
+
+def trained_experts(problem, *, cache_dir=None, return_train_s=False):
     """Train the problem's experts on its training part, or load them from ``cache_dir``.
 
     Returns frozen experts (``Expert.from_pretrained``) in the problem's order,
-    so every table of one seed uses the very same experts. The cache holds the
-    modules' state dicts, keyed by problem, seed and number of epochs.
+    so every table of one seed uses the very same experts. The cache
+    (:func:`cache_file`, in ``cache_dir``, default the ``SKGATE_CACHE_DIR`` environment
+    variable) holds the modules' state dicts, keyed by problem, seed and number of epochs;
+    for :data:`TRANSFER_PROBLEMS` also each expert's training time.
+
+    With ``return_train_s=True``, also returns a dict: expert name -> training time in
+    seconds (the sum of its epochs' durations), None where unknown (a cache file of
+    :data:`PROBLEMS`, which holds no times).
     """
     import os
     from pathlib import Path
 
-    import torch
-
     from .. import MixtureOfExperts
-    from ..experts import Expert
 
     cache_dir = cache_dir or os.environ.get("SKGATE_CACHE_DIR")
-    seed = problem.experts[0][1].random_state
-    epochs = problem.experts[0][1].max_epochs
     path = None
     if cache_dir:
-        path = Path(cache_dir) / f"{problem.name}_seed{seed}_epochs{epochs}.pt"
+        path = Path(cache_dir) / cache_file(problem)
+    train_s = dict.fromkeys(name for name, _ in problem.experts)
     if path is not None and path.exists():
         states = torch.load(path, weights_only=True)
         modules = []
@@ -113,16 +267,22 @@ def trained_experts(problem, *, cache_dir=None):
             module = expert.initialize().module_
             module.load_state_dict(states[name])
             modules.append(module)
+        train_s.update(states.get(_TRAIN_S, {}))
     else:
         moe = MixtureOfExperts(problem.experts).fit(problem.X_train, problem.y_train)
         modules = [expert.module_ for expert in moe.experts_]
+        train_s = {name: float(np.sum(expert.history_[:, "dur"]))
+                   for (name, _), expert in zip(problem.experts, moe.experts_)}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({name: m.state_dict() for (name, _), m in zip(problem.experts, modules)},
-                       path)
-    return [
+            states = {name: m.state_dict() for (name, _), m in zip(problem.experts, modules)}
+            if problem.name in TRANSFER_PROBLEMS:
+                states[_TRAIN_S] = train_s
+            torch.save(states, path)
+    experts = [
         (name, Expert.from_pretrained(module, classes=expert.classes,
                                       input_transform=expert.input_transform,
                                       iterator_valid__batch_size=512))
         for (name, expert), module in zip(problem.experts, modules)
     ]  # rebuilt from the module alone, whether trained now or loaded from the cache
+    return (experts, train_s) if return_train_s else experts

@@ -12,3 +12,12 @@ __all__ += ["AugmentedGate", "AUGMENTATION_SETS", "AUGMENTATIONS"]
 from ._soft import GATE_NETS, EpochTestScoring, SoftMixtureModule, SoftMoE  # noqa: E402
 
 __all__ += ["SoftMoE", "GATE_NETS", "EpochTestScoring", "SoftMixtureModule"]
+from ._universal import CALIBRATIONS, UniversalGate, load_correction  # noqa: E402
+from ._universal_features import (  # noqa: E402
+    FEATURE_SETS,
+    UNIVERSAL_STATISTICS,
+    universal_features,
+)
+
+__all__ += ["UniversalGate", "CALIBRATIONS", "load_correction", "FEATURE_SETS",
+            "UNIVERSAL_STATISTICS", "universal_features"]

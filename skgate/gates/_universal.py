@@ -1,0 +1,630 @@
+"""UniversalGate: one attribution network for all experts (SC2), anchored on energy."""
+
+import json
+from dataclasses import replace
+from importlib import resources
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._base import BaseGate, one_hot
+from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
+
+#: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
+CALIBRATIONS = ("none", "shift", "affine", "features", "network")
+#: fewest labelled samples per expert from which "auto" considers each calibration
+MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20}
+#: the correction shipped with skgate (see skgate/gates/_data/README.md)
+PRETRAINED = "universal_pretrained.json"
+_FORMAT = "skgate.UniversalGate.correction"
+
+
+# -- torch modules -----------------------------------------------------------------------
+def _zero_last(module):
+    last = module if isinstance(module, nn.Linear) else module[-1]
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return module
+
+
+def _correction_net(kind, n_features, hidden_units):
+    if kind == "linear":
+        return _zero_last(nn.Linear(n_features, 1))
+    return _zero_last(nn.Sequential(nn.Linear(n_features, hidden_units), nn.Tanh(),
+                                    nn.Linear(hidden_units, 1)))
+
+
+class _Calibration(nn.Module):
+    """Per-expert calibration of the universal scores ``s`` (bound to the experts).
+
+    ``shift``: ``s_k + b_k``; ``affine``: ``(1 + a_k) s_k + b_k``; ``features``: plus ``v_k . f_k`` on the
+    standardised statistics; ``network``: plus a small network on the expert's
+    standardised logits. Every parameter starts at 0: the identity.
+    """
+
+    def __init__(self, level, n_logits, n_features, hidden_units):
+        super().__init__()
+        k = len(n_logits)
+        self.level = level
+        self.scale = nn.Parameter(torch.zeros(k, dtype=torch.float64),
+                                  requires_grad=level != "shift")
+        self.shift = nn.Parameter(torch.zeros(k, dtype=torch.float64))
+        if level in ("features", "network"):
+            self.weights = nn.Parameter(torch.zeros(k, n_features, dtype=torch.float64))
+        if level == "network":
+            self.nets = nn.ModuleList(
+                _correction_net("mlp", c, hidden_units).double() for c in n_logits
+            )
+
+    def forward(self, scores, features, logits):
+        out = (1 + self.scale) * scores + self.shift
+        if self.level in ("features", "network"):
+            out = out + (features * self.weights).sum(-1)
+        if self.level == "network":
+            out = out + torch.cat([net(z) for net, z in zip(self.nets, logits)], dim=1)
+        return out
+
+
+def _routing_loss(scores, owners):
+    """Cross-entropy of the softmax over the experts against the owners (any of them)."""
+    log_owned = torch.logsumexp(scores.masked_fill(~owners, -torch.inf), dim=1)
+    return (torch.logsumexp(scores, dim=1) - log_owned).mean()
+
+
+def _penalty(module):
+    return sum((p**2).sum() for p in module.parameters())
+
+
+def _minimise(module, loss_fn, max_iter):
+    """Full-batch L-BFGS: the fit data of a gate is small, and the loss smooth."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-8,
+                                  tolerance_change=1e-10)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return module
+
+
+# -- the shared correction as data (saved and loaded without pickle) --------------------
+def load_correction(path):
+    """Read a correction saved by :meth:`UniversalGate.save_correction` (JSON, no pickle).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    correction : dict
+        ``statistics``, ``kind``, ``feature_mean``, ``feature_scale``, ``state``
+        (parameter name to ndarray) and ``provenance``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not such a JSON file (a pickle is refused, never executed).
+    """
+    raw = Path(path).read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(
+            f"{path} is not a skgate correction file: it is not JSON. skgate loads gate "
+            "weights only from JSON and never unpickles them."
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        raise ValueError(f"{path} is JSON but not a skgate correction file ({_FORMAT!r}).")
+    statistics = tuple(data["statistics"])
+    unknown = sorted(set(statistics) - set(UNIVERSAL_STATISTICS))
+    if unknown or data["kind"] not in ("linear", "mlp"):
+        raise ValueError(
+            f"{path}: unknown statistics {unknown} or kind {data['kind']!r}; this file needs "
+            "another version of skgate."
+        )
+    state = {name: np.asarray(value, dtype=np.float64) for name, value in data["state"].items()}
+    arrays = [np.asarray(data["feature_mean"]), np.asarray(data["feature_scale"]), *state.values()]
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        raise ValueError(f"{path} holds non-finite weights.")
+    return {
+        "statistics": statistics,
+        "kind": data["kind"],
+        "hidden_units": int(data.get("hidden_units", 0)),
+        "feature_mean": np.asarray(data["feature_mean"], dtype=np.float64),
+        "feature_scale": np.asarray(data["feature_scale"], dtype=np.float64),
+        "state": state,
+        "provenance": data.get("provenance", {}),
+    }
+
+
+def _pretrained_path():
+    return resources.files("skgate.gates").joinpath("_data", PRETRAINED)
+
+
+class UniversalGate(BaseGate):
+    """One attribution network for every expert, anchored on energy (SC2).
+
+    The smart coordinator SC2 of Kang, Chua and Maul, made safe to reuse. Each
+    expert gets a score from statistics of its own logits that depend on
+    neither its architecture nor its number of classes (energy, max logit,
+    max probability, entropy, margins, normalised top logits, log of the
+    number of classes), through one network shared by all experts:
+
+        score_k = energy_k + correction(statistics_k)
+
+    and the routing is the softmax (or argmax) of the scores over the experts.
+    The correction starts at zero and is penalised toward zero, so a gate with
+    no data routes exactly as the energy statistic does, and a learned
+    correction can only move away from energy as far as the labels justify.
+
+    Because it scores each expert separately, a fitted gate works with any
+    number of experts of any kind: wrap it in
+    :class:`sklearn.frozen.FrozenEstimator` and give it to a mixture of other
+    experts, or use :meth:`pretrained`, a correction shipped with skgate.
+
+    With labels from the mixture's own problem it also calibrates itself per
+    expert (which binds it to these experts): a scale and a shift of each
+    expert's score, then a linear correction of its statistics, then a small
+    network on its logits, chosen by internal cross-validation among those the
+    number of labels allows (``calibration="auto"``).
+
+    Parameters
+    ----------
+    correction : {"pretrained", "linear", "mlp"}, path-like or None, default="pretrained"
+        The shared correction. ``"pretrained"``: the one shipped with skgate
+        (fitted on LeNet-5 experts of disjoint MNIST and MNIST + CIFAR-10; see
+        ``docs/benchmarks.md``), used as it is. ``"linear"`` or ``"mlp"``:
+        learned in ``fit`` from the labels (without labels it stays zero). A
+        path: a correction saved by :meth:`save_correction`. ``None``: none,
+        the scores are the experts' energies.
+    features : {"default", "paper"} or list of str, default="default"
+        The statistics a learned correction reads (keys of
+        ``UNIVERSAL_STATISTICS``). ``"paper"`` is the paper's five: mean, std,
+        max, min and median of the logits.
+    calibration : {"auto", "none", "shift", "affine", "features", "network"}, default="auto"
+        The per-expert calibration fitted on the labels given to ``fit``.
+        ``"auto"`` chooses by ``cv``-fold cross-validation of the routing
+        accuracy among the levels the labels allow: ``"shift"`` (``s_k + b_k``)
+        from one labelled sample per expert, ``"affine"`` from 2,
+        ``"features"`` from 5 and ``"network"`` from 20. The shift is the
+        default; a richer level, or none, must beat the level chosen so far
+        by more than one validation sample. With one sample per expert it
+        takes ``"shift"`` unvalidated; with no labels, ``"none"``.
+    mixing : {"hard", "soft"}, default="hard"
+        ``"hard"``: the best-scored expert answers alone; ``"soft"``: the
+        experts are mixed with the softmax of their scores.
+    alpha : float, default=1e-2
+        Penalty on the squared weights of a learned shared correction.
+    calibration_alpha : float, default=2.0
+        Penalty on the squared calibration parameters (pulling them to the
+        identity), against the routing cross-entropy summed over the labelled
+        samples: the fewer the labels, the closer the calibration stays to
+        the identity.
+    hidden_units : int, default=16
+        Width of the hidden layer of ``correction="mlp"`` and of the
+        calibration networks.
+    cv : int, default=3
+        Folds of the internal cross-validation of ``calibration="auto"``.
+    cv_repeats : int, default=5
+        Repeats of that cross-validation with other folds (a few labels make
+        one split noisy).
+    max_iter : int, default=100
+        L-BFGS iterations of each full-batch fit.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the networks' initialisation and the cross-validation folds.
+
+    Attributes
+    ----------
+    statistics_ : tuple of str
+        The statistics the correction reads (empty without a correction).
+    correction_ : dict or None
+        The shared correction (``kind``, ``feature_mean``, ``feature_scale``,
+        ``state``); None when there is none or it was not learned.
+    calibration_ : str
+        The calibration in use; anything but ``"none"`` binds the gate to
+        the experts it was fitted on.
+    cv_scores_ : dict of str to float
+        The cross-validated routing accuracy of each level ``"auto"`` compared
+        (empty if it compared none).
+    n_experts_ : int
+        Number of experts, set only when a calibration binds the gate to them.
+
+    See Also
+    --------
+    NaiveConcatGate : The data-free energy gate, this gate with no correction.
+    PANGate : One attribution network per expert (SC1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import UniversalGate
+    >>> from skgate.utils._testing import frozen_linear
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 2)).astype(np.float32)
+    >>> y = np.where(X[:, 0] > 0, 0, 2) + (X[:, 1] > 0)
+    >>> experts = [("pos", frozen_linear([[1, -1], [1, 1]], [0, 1])),
+    ...            ("neg", frozen_linear([[-1, -1], [-1, 1]], [2, 3]))]
+    >>> gate = UniversalGate(correction="linear", calibration="none")
+    >>> moe = MixtureOfExperts(experts, gate=gate).fit(X, y)
+    >>> moe.score(X, y) > 0.9
+    True
+
+    The fitted gate, frozen, serves a mixture of other experts with no data:
+
+    >>> other = [("a", frozen_linear([[2, 0], [0, 2]], ["x", "y"])),
+    ...          ("b", frozen_linear([[-2, 0], [0, -2], [1, 1]], ["u", "v", "w"])),
+    ...          ("c", frozen_linear([[0, 1], [1, 0]], ["p", "q"]))]
+    >>> reused = MixtureOfExperts(other, gate=FrozenEstimator(moe.gate_)).fit(X)
+    >>> reused.route_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _parameter_constraints = {
+        "correction": [StrOptions({"pretrained", "linear", "mlp"}), str, Path, None],
+        "features": [StrOptions(set(FEATURE_SETS)), list, tuple],
+        "calibration": [StrOptions({"auto", *CALIBRATIONS})],
+        "mixing": [StrOptions({"hard", "soft"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "calibration_alpha": [Interval(Real, 0, None, closed="left")],
+        "hidden_units": [Interval(Integral, 1, None, closed="left")],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "cv_repeats": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        correction="pretrained",
+        *,
+        features="default",
+        calibration="auto",
+        mixing="hard",
+        alpha=1e-2,
+        calibration_alpha=2.0,
+        hidden_units=16,
+        cv=3,
+        cv_repeats=5,
+        max_iter=100,
+        random_state=None,
+    ):
+        self.correction = correction
+        self.features = features
+        self.calibration = calibration
+        self.mixing = mixing
+        self.alpha = alpha
+        self.calibration_alpha = calibration_alpha
+        self.hidden_units = hidden_units
+        self.cv = cv
+        self.cv_repeats = cv_repeats
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    # -- the contract ------------------------------------------------------------------
+    def gate_tags(self):
+        learns_correction = self.correction in ("linear", "mlp")
+        fitted = hasattr(self, "calibration_")
+        return replace(
+            super().gate_tags(),
+            data_free=not learns_correction and self.calibration == "none",
+            any_experts=self.calibration_ == "none" if fitted else self.calibration == "none",
+        )
+
+    @classmethod
+    def pretrained(cls, *, mixing="hard"):
+        """The correction shipped with skgate, fitted and frozen, for any experts.
+
+        Returns a :class:`sklearn.frozen.FrozenEstimator`: a mixture uses it as
+        it is, with no data and no labels, whatever its experts; ``clone``,
+        ``fit`` and ``GridSearchCV`` leave it unchanged.
+
+        Parameters
+        ----------
+        mixing : {"hard", "soft"}, default="hard"
+
+        Returns
+        -------
+        gate : FrozenEstimator wrapping a fitted UniversalGate
+
+        Examples
+        --------
+        >>> from skgate.gates import UniversalGate
+        >>> gate = UniversalGate.pretrained()
+        >>> gate.calibration_
+        'none'
+        """
+        gate = cls(correction="pretrained", calibration="none", mixing=mixing)
+        gate._validate_params()
+        gate._set_correction(gate._initial_correction())
+        gate._set_calibration("none", None)
+        return FrozenEstimator(gate)
+
+    # -- fitting -----------------------------------------------------------------------
+    def _statistics(self):
+        if isinstance(self.features, str):
+            return FEATURE_SETS[self.features]
+        unknown = sorted(set(self.features) - set(UNIVERSAL_STATISTICS))
+        if unknown or not self.features:
+            raise ValueError(
+                f"features has unknown statistics {unknown}; expected a non-empty list of "
+                f"{sorted(UNIVERSAL_STATISTICS)}, or one of {sorted(FEATURE_SETS)}."
+            )
+        return tuple(self.features)
+
+    def _initial_correction(self):
+        """The correction before fitting: loaded, or None (zero)."""
+        if self.correction is None or self.correction in ("linear", "mlp"):
+            return None
+        path = _pretrained_path() if self.correction == "pretrained" else self.correction
+        return load_correction(path)
+
+    def _set_correction(self, correction):
+        self.correction_ = correction
+        self.statistics_ = () if correction is None else tuple(correction["statistics"])
+        self._shared = None
+        if correction is not None:
+            net = _correction_net(correction["kind"], len(self.statistics_),
+                                  max(correction["hidden_units"], 1)).double()
+            net.load_state_dict({k: torch.as_tensor(v) for k, v in correction["state"].items()})
+            self._shared = net.requires_grad_(False)
+
+    def _set_calibration(self, level, module):
+        self.calibration_ = level
+        self._calibrator = module
+        if level != "none":
+            self.n_experts_ = self._n_experts_fit
+        elif hasattr(self, "n_experts_"):
+            del self.n_experts_
+
+    def _fit(self, outputs, y):
+        self._set_correction(self._initial_correction())
+        self._n_experts_fit = outputs.n_experts
+        if y is None:
+            self.cv_scores_ = {}
+            self._set_calibration("none", None)
+            return self
+        owners = outputs.expert_set.owners(y)
+        if self.correction in ("linear", "mlp"):
+            self._fit_shared([(outputs.logits, owners)])
+        inputs = self._calibration_inputs(outputs.logits, owners=owners)
+        level = self._choose_calibration(inputs, owners)
+        module = None if level == "none" else self._fit_calibration(level, inputs, owners)
+        self._set_calibration(level, module)
+        return self
+
+    def pretrain(self, problems):
+        """Fit the shared correction on several problems at once, with no calibration.
+
+        Each problem has its own experts (any number, any classes); the
+        correction learns from all of them, so it depends on no expert and the
+        gate works with any experts afterwards (``calibration_ == "none"``).
+
+        Parameters
+        ----------
+        problems : list of (ExpertOutputs, array-like) pairs
+            The experts' outputs on a problem's labelled data, and the labels.
+
+        Returns
+        -------
+        self : UniversalGate
+        """
+        self._validate_params()
+        if self.correction not in ("linear", "mlp"):
+            raise ValueError(
+                f"pretrain learns a correction: set correction='linear' or 'mlp', not "
+                f"{self.correction!r}."
+            )
+        data = []
+        for outputs, y in problems:
+            outputs = self._check_outputs(outputs, reset=False)
+            data.append((outputs.logits, outputs.expert_set.owners(np.asarray(y))))
+        self._set_correction(None)
+        self._fit_shared(data)
+        self.cv_scores_ = {}
+        self._set_calibration("none", None)
+        return self
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _fit_shared(self, problems):
+        """Learn the shared correction on [(logits, owners), ...], the loss averaged."""
+        statistics = self._statistics()
+        raw = [universal_features(logits, statistics) for logits, _ in problems]
+        pooled = np.concatenate([f.reshape(-1, f.shape[-1]) for f in raw])
+        mean, scale = pooled.mean(axis=0), pooled.std(axis=0)
+        scale[scale == 0] = 1.0
+        energy_col = [universal_features(logits, ("energy",))[..., 0] for logits, _ in problems]
+        tensors = [
+            (torch.as_tensor(e), torch.as_tensor((f - mean) / scale), torch.as_tensor(o))
+            for e, f, (_, o) in zip(energy_col, raw, problems)
+        ]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed())
+            net = _correction_net(self.correction, len(statistics), self.hidden_units).double()
+
+        def loss():
+            total = sum(_routing_loss(e + net(f)[..., 0], o) for e, f, o in tensors)
+            return total / len(tensors) + self.alpha * _penalty(net)
+
+        _minimise(net, loss, self.max_iter)
+        state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+        self._set_correction({
+            "statistics": statistics, "kind": self.correction,
+            "hidden_units": self.hidden_units if self.correction == "mlp" else 0,
+            "feature_mean": mean, "feature_scale": scale, "state": state, "provenance": {},
+        })
+
+    # -- scores ------------------------------------------------------------------------
+    def universal_scores(self, outputs):
+        """The shared scores ``energy + correction``, shape ``(n_samples, n_experts)``.
+
+        These depend on no fitted expert: the same for any set of experts.
+        """
+        check_is_fitted(self)
+        return self._universal_scores(outputs.logits)
+
+    def _universal_scores(self, logits):
+        energy = universal_features(logits, ("energy",))[..., 0]
+        if self._shared is None:
+            return energy
+        c = self.correction_
+        f = (universal_features(logits, self.statistics_) - c["feature_mean"]) / c[
+            "feature_scale"]
+        with torch.no_grad():
+            return energy + self._shared(torch.as_tensor(f))[..., 0].numpy()
+
+    def _calibration_inputs(self, logits, owners=None):
+        """Tensors of the calibration: scores, statistics and logits, standardised with
+        the fit data's statistics (kept for prediction)."""
+        scores = self._universal_scores(logits)
+        f = universal_features(logits, FEATURE_SETS["default"])
+        if owners is not None:
+            self._cal_stats = (
+                scores.mean(), scores.std() + 1e-12,
+                f.reshape(-1, f.shape[-1]).mean(0), f.reshape(-1, f.shape[-1]).std(0) + 1e-12,
+                [(z.mean(0), z.std(0) + 1e-12) for z in logits],
+            )
+        s_mean, s_scale, f_mean, f_scale, z_stats = self._cal_stats
+        zs = [(z - m) / s for z, (m, s) in zip(logits, z_stats)]
+        # in units of the scores' spread (argmax is unchanged), so that the penalty means
+        # the same whatever the experts' logit scale
+        return (torch.as_tensor((scores - s_mean) / s_scale),
+                torch.as_tensor((f - f_mean) / f_scale),
+                [torch.as_tensor(np.asarray(z, np.float64)) for z in zs])
+
+    def _fit_calibration(self, level, inputs, owners, rows=None):
+        scores, features, logits = inputs
+        if rows is not None:
+            scores, features, logits = scores[rows], features[rows], [z[rows] for z in logits]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed())
+            module = _Calibration(level, [z.shape[1] for z in logits], features.shape[-1],
+                                  self.hidden_units)
+        target = torch.as_tensor(owners if rows is None else owners[rows])
+
+        def loss():  # summed, not averaged: the fewer the labels, the closer to identity
+            return (len(target) * _routing_loss(module(scores, features, logits), target)
+                    + self.calibration_alpha * _penalty(module))
+
+        return _minimise(module, loss, self.max_iter).requires_grad_(False)
+
+    def _choose_calibration(self, inputs, owners):
+        self.cv_scores_ = {}
+        if self.calibration != "auto":
+            return self.calibration
+        counts = owners.sum(axis=0)
+        levels = [lv for lv in CALIBRATIONS if counts.min() >= MIN_SAMPLES[lv]]
+        strata = owners.argmax(axis=1)
+        n_splits = min(self.cv, np.bincount(strata, minlength=owners.shape[1]).min())
+        if n_splits < 2:  # too few labels to validate: the shift alone, if allowed
+            return levels[:2][-1]
+        folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=self.cv_repeats,
+                                        random_state=self._seed())
+        scores = inputs[0].numpy()
+        for level in levels:
+            correct = []
+            for train, test in folds.split(scores, strata):
+                if level == "none":
+                    s = scores[test]
+                else:
+                    module = self._fit_calibration(level, inputs, owners, rows=train)
+                    with torch.no_grad():
+                        s = module(inputs[0][test], inputs[1][test],
+                                   [z[test] for z in inputs[2]]).numpy()
+                correct.append(owners[test][np.arange(len(test)), s.argmax(axis=1)])
+            self.cv_scores_[level] = float(np.concatenate(correct).mean())
+        # the shift is trusted as with a single label per expert; a richer level, or
+        # none at all, must beat it by more than one validation sample (CV on a few
+        # labels is noisy)
+        chosen, margin = levels[1], 1.0 / len(scores)
+        for level in levels[2:]:
+            if self.cv_scores_[level] > self.cv_scores_[chosen] + margin:
+                chosen = level
+        if self.cv_scores_["none"] > self.cv_scores_[chosen] + margin:
+            chosen = "none"
+        return chosen
+
+    def scores(self, outputs):
+        """The final scores of each expert (calibrated, if it is), ``(n_samples, n_experts)``."""
+        check_is_fitted(self)
+        outputs = self._check_outputs(outputs, reset=False)
+        if self._calibrator is None:
+            return self._universal_scores(outputs.logits)
+        with torch.no_grad():
+            return self._calibrator(*self._calibration_inputs(outputs.logits)).numpy()
+
+    def _route_proba(self, outputs):
+        s = self.scores(outputs)
+        if self.mixing == "soft":
+            return softmax(s, axis=1)
+        return one_hot(s.argmax(axis=1), outputs.n_experts)
+
+    def _check_outputs(self, outputs, *, reset):
+        outputs = super()._check_outputs(outputs, reset=reset)
+        if not reset and getattr(self, "calibration_", "none") != "none" and (
+            outputs.n_experts != self.n_experts_
+        ):
+            raise ValueError(
+                f"This UniversalGate was calibrated on {self.n_experts_} experts "
+                f"(calibration_={self.calibration_!r}) and is bound to them; got the outputs "
+                f"of {outputs.n_experts}. Only a gate with calibration='none' works with "
+                "any experts."
+            )
+        return outputs
+
+    # -- persistence -------------------------------------------------------------------
+    def save_correction(self, path, *, provenance=None):
+        """Write the shared correction to ``path`` as JSON (loadable with no pickle).
+
+        Parameters
+        ----------
+        path : str or path-like
+        provenance : dict or None
+            Free-form JSON-serialisable record of how it was fitted.
+        """
+        check_is_fitted(self)
+        c = self.correction_
+        if c is None:
+            raise ValueError("This gate has no correction to save (it is plain energy).")
+        data = {
+            "format": _FORMAT, "version": 1, "statistics": list(c["statistics"]),
+            "kind": c["kind"], "hidden_units": c["hidden_units"],
+            "feature_mean": c["feature_mean"].tolist(),
+            "feature_scale": c["feature_scale"].tolist(),
+            "state": {k: np.asarray(v).tolist() for k, v in c["state"].items()},
+            "provenance": provenance if provenance is not None else c.get("provenance", {}),
+        }
+        Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_shared", None)  # rebuilt from correction_ (plain arrays)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "correction_" in state:
+            self._set_correction(state["correction_"])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
