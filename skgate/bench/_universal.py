@@ -254,7 +254,8 @@ def report_universal(results, print_fn=print):
     for metric in ("routing", "accuracy"):
         rows = []
         for fit, test in keys:
-            runs = [r["gates"] for r in results["transfer"] if (r["fit"], r["test"]) == (fit, test)]
+            runs = [r["gates"] for r in results["transfer"]
+                    if (r["fit"], r["test"]) == (fit, test)]
             paper = PAPER_TABLE6.get((fit, test))
             row = {"fit": fit, "test": test, "paper": "-" if paper is None or
                    metric != "routing" else f"{paper:.4f}",

@@ -46,9 +46,9 @@ def _correction_net(kind, n_features, hidden_units):
 class _Calibration(nn.Module):
     """Per-expert calibration of the universal scores ``s`` (bound to the experts).
 
-    ``shift``: ``s_k + b_k``; ``affine``: ``(1 + a_k) s_k + b_k``; ``features``: plus ``v_k . f_k`` on the
-    standardised statistics; ``network``: plus a small network on the expert's
-    standardised logits. Every parameter starts at 0: the identity.
+    ``shift``: ``s_k + b_k``; ``affine``: ``(1 + a_k) s_k + b_k``; ``features``:
+    plus ``v_k . f_k`` on the standardised statistics; ``network``: plus a small
+    network on the expert's standardised logits. Every parameter starts at 0: the identity.
     """
 
     def __init__(self, level, n_logits, n_features, hidden_units):
