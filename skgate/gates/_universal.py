@@ -160,10 +160,11 @@ class UniversalGate(BaseGate):
     """One attribution network for every expert, anchored on energy (SC2).
 
     The smart coordinator SC2 of Kang, Chua and Maul, made safe to reuse. Each
-    expert gets a score from statistics of its own logits that depend on
-    neither its architecture nor its number of classes (energy, max logit,
-    max probability, entropy, margins, normalised top logits, log of the
-    number of classes), through one network shared by all experts:
+    expert gets a score from statistics of its own logits that do not depend
+    on its architecture (energy, max logit, max probability, the top-two
+    margin; optionally entropy, normalised top logits, the number of classes
+    and the paper's five statistics), through one network shared by all
+    experts:
 
         score_k = energy_k + correction(statistics_k)
 
@@ -192,10 +193,17 @@ class UniversalGate(BaseGate):
         learned in ``fit`` from the labels (without labels it stays zero). A
         path: a correction saved by :meth:`save_correction`. ``None``: none,
         the scores are the experts' energies.
-    features : {"default", "paper"} or list of str, default="default"
+    features : {"default", "extended", "paper"} or list of str, default="default"
         The statistics a learned correction reads (keys of
-        ``UNIVERSAL_STATISTICS``). ``"paper"`` is the paper's five: mean, std,
-        max, min and median of the logits.
+        ``UNIVERSAL_STATISTICS``). ``"default"``: energy, max logit, log of
+        the max probability and the top-two margin, whose meaning does not
+        change with the number of classes. ``"extended"`` adds the entropy
+        over its maximum, the gaps of the top logits in the row's spread, the
+        standard deviation and ``log C``: a correction fitted only on experts
+        of equal class counts cannot learn how these move with ``C`` (in
+        skgate's benchmark it then routed 3-class against 7-class experts
+        0.018 below energy). ``"paper"`` is the paper's five: mean, std, max,
+        min and median of the logits.
     calibration : {"auto", "none", "shift", "affine", "features", "network"}, default="auto"
         The per-expert calibration fitted on the labels given to ``fit``.
         ``"auto"`` chooses by ``cv``-fold cross-validation of the routing
@@ -208,8 +216,9 @@ class UniversalGate(BaseGate):
     mixing : {"hard", "soft"}, default="hard"
         ``"hard"``: the best-scored expert answers alone; ``"soft"``: the
         experts are mixed with the softmax of their scores.
-    alpha : float, default=1e-2
-        Penalty on the squared weights of a learned shared correction.
+    alpha : float, default=0.1
+        Penalty on the squared weights of a learned shared correction (against
+        the mean routing cross-entropy).
     calibration_alpha : float, default=2.0
         Penalty on the squared calibration parameters (pulling them to the
         identity), against the routing cross-entropy summed over the labelled
@@ -297,7 +306,7 @@ class UniversalGate(BaseGate):
         features="default",
         calibration="auto",
         mixing="hard",
-        alpha=1e-2,
+        alpha=0.1,
         calibration_alpha=2.0,
         hidden_units=16,
         cv=3,
@@ -495,7 +504,7 @@ class UniversalGate(BaseGate):
         """Tensors of the calibration: scores, statistics and logits, standardised with
         the fit data's statistics (kept for prediction)."""
         scores = self._universal_scores(logits)
-        f = universal_features(logits, FEATURE_SETS["default"])
+        f = universal_features(logits, FEATURE_SETS["extended"])
         if owners is not None:
             self._cal_stats = (
                 scores.mean(), scores.std() + 1e-12,
