@@ -228,6 +228,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         else:
             outputs = self._outputs(X[:1] if data_free else X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
+        self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
         if joint:  # the mixture, not the gate, records that the gate trained them
             for expert, train in zip(self.experts_, trains):
                 if train:

@@ -20,9 +20,10 @@ from ._base import BaseGate, one_hot
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
 
 #: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
-CALIBRATIONS = ("none", "shift", "affine", "features", "network")
+CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations")
 #: fewest labelled samples per expert from which "auto" considers each calibration
-MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20}
+MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20,
+               "activations": 20}
 #: the correction shipped with skgate (see skgate/gates/_data/README.md)
 PRETRAINED = "universal_pretrained.json"
 _FORMAT = "skgate.UniversalGate.correction"
@@ -48,30 +49,47 @@ class _Calibration(nn.Module):
 
     ``shift``: ``s_k + b_k``; ``affine``: ``(1 + a_k) s_k + b_k``; ``features``:
     plus ``v_k . f_k`` on the standardised statistics; ``network``: plus a small
-    network on the expert's standardised logits. Every parameter starts at 0: the identity.
+    network on the expert's standardised logits; ``activations``: the network
+    reads the expert's standardised activations too. Every parameter starts at
+    0: the identity.
     """
 
-    def __init__(self, level, n_logits, n_features, hidden_units):
+    def __init__(self, level, inputs, hidden_units):
         super().__init__()
-        k = len(n_logits)
+        k = inputs["scores"].shape[1]
         self.level = level
         self.scale = nn.Parameter(torch.zeros(k, dtype=torch.float64),
                                   requires_grad=level != "shift")
         self.shift = nn.Parameter(torch.zeros(k, dtype=torch.float64))
-        if level in ("features", "network"):
+        if level in ("features", "network", "activations"):
+            n_features = inputs["features"].shape[-1]
             self.weights = nn.Parameter(torch.zeros(k, n_features, dtype=torch.float64))
-        if level == "network":
+        if level in ("network", "activations"):
             self.nets = nn.ModuleList(
-                _correction_net("mlp", c, hidden_units).double() for c in n_logits
+                _correction_net("mlp", z.shape[1], hidden_units).double()
+                for z in self._net_inputs(inputs)
             )
 
-    def forward(self, scores, features, logits):
-        out = (1 + self.scale) * scores + self.shift
-        if self.level in ("features", "network"):
-            out = out + (features * self.weights).sum(-1)
-        if self.level == "network":
-            out = out + torch.cat([net(z) for net, z in zip(self.nets, logits)], dim=1)
+    def _net_inputs(self, inputs):
+        if self.level == "activations":
+            return [torch.cat(pair, dim=1) for pair in zip(inputs["logits"], inputs["acts"])]
+        return inputs["logits"]
+
+    def forward(self, inputs):
+        out = (1 + self.scale) * inputs["scores"] + self.shift
+        if self.level in ("features", "network", "activations"):
+            out = out + (inputs["features"] * self.weights).sum(-1)
+        if self.level in ("network", "activations"):
+            out = out + torch.cat(
+                [net(z) for net, z in zip(self.nets, self._net_inputs(inputs))], dim=1)
         return out
+
+
+def _rows(inputs, rows):
+    """The calibration inputs of some samples only."""
+    return {key: value if value is None else
+            [v[rows] for v in value] if isinstance(value, list) else value[rows]
+            for key, value in inputs.items()}
 
 
 def _routing_loss(scores, owners):
@@ -161,10 +179,9 @@ class UniversalGate(BaseGate):
 
     The smart coordinator SC2 of Kang, Chua and Maul, made safe to reuse. Each
     expert gets a score from statistics of its own logits that do not depend
-    on its architecture (energy, max logit, max probability, the top-two
-    margin; optionally entropy, normalised top logits, the number of classes
-    and the paper's five statistics), through one network shared by all
-    experts:
+    on its architecture (energy, max logit, max probability, entropy, margins,
+    normalised top logits, the number of classes; or the paper's five
+    statistics), through one network shared by all experts:
 
         score_k = energy_k + correction(statistics_k)
 
@@ -181,8 +198,9 @@ class UniversalGate(BaseGate):
     With labels from the mixture's own problem it also calibrates itself per
     expert (which binds it to these experts): a scale and a shift of each
     expert's score, then a linear correction of its statistics, then a small
-    network on its logits, chosen by internal cross-validation among those the
-    number of labels allows (``calibration="auto"``).
+    network on its logits or on its activations, chosen by internal
+    cross-validation among those the number of labels allows
+    (``calibration="auto"``).
 
     Parameters
     ----------
@@ -193,32 +211,42 @@ class UniversalGate(BaseGate):
         learned in ``fit`` from the labels (without labels it stays zero). A
         path: a correction saved by :meth:`save_correction`. ``None``: none,
         the scores are the experts' energies.
-    features : {"default", "extended", "paper"} or list of str, default="default"
+    features : {"default", "class_count_free", "paper"} or list of str, default="default"
         The statistics a learned correction reads (keys of
-        ``UNIVERSAL_STATISTICS``). ``"default"``: energy, max logit, log of
-        the max probability and the top-two margin, whose meaning does not
-        change with the number of classes. ``"extended"`` adds the entropy
-        over its maximum, the gaps of the top logits in the row's spread, the
-        standard deviation and ``log C``: a correction fitted only on experts
-        of equal class counts cannot learn how these move with ``C`` (in
-        skgate's benchmark it then routed 3-class against 7-class experts
-        0.018 below energy). ``"paper"`` is the paper's five: mean, std, max,
-        min and median of the logits.
-    calibration : {"auto", "none", "shift", "affine", "features", "network"}, default="auto"
+        ``UNIVERSAL_STATISTICS``). ``"default"``: energy, max logit, log of the
+        max probability, entropy over its maximum, the top-two margin, the
+        gaps of the second and third logits in the row's spread, the standard
+        deviation and ``log C``. ``"class_count_free"``: only the first four
+        and the margin, whose meaning does not change with the number of
+        classes ``C``, for corrections fitted on experts of equal class
+        counts. ``"paper"`` is the paper's five: mean, std, max, min and
+        median of the logits.
+    calibration : {"auto", "none", "shift", "affine", "features", "network", \
+            "activations"}, default="auto"
         The per-expert calibration fitted on the labels given to ``fit``.
         ``"auto"`` chooses by ``cv``-fold cross-validation of the routing
         accuracy among the levels the labels allow: ``"shift"`` (``s_k + b_k``)
         from one labelled sample per expert, ``"affine"`` from 2,
-        ``"features"`` from 5 and ``"network"`` from 20. The shift is the
-        default; a richer level, or none, must beat the level chosen so far
-        by more than one validation sample. With one sample per expert it
-        takes ``"shift"`` unvalidated; with no labels, ``"none"``.
+        ``"features"`` from 5, ``"network"`` and ``"activations"`` (a small
+        network per expert on its logits and ``layer``) from 20. The shift
+        must validate better than no calibration, and each richer level must
+        beat the level chosen so far by more than one validation sample. With
+        one sample per expert there is no validation: it shifts only if that
+        routes more of the labelled samples right. With no labels, ``"none"``.
     mixing : {"hard", "soft"}, default="hard"
         ``"hard"``: the best-scored expert answers alone; ``"soft"``: the
         experts are mixed with the softmax of their scores.
-    alpha : float, default=0.1
+    layer : str or None, default="penultimate"
+        The expert activation read by the ``"activations"`` calibration (a
+        name of :meth:`skgate.Expert.forward_outputs`); ``None`` never reads
+        activations. Only read while fitting with ``calibration="auto"`` and,
+        if that level is chosen, at prediction.
+    alpha : float, default=1.0
         Penalty on the squared weights of a learned shared correction (against
-        the mean routing cross-entropy).
+        the mean routing cross-entropy). Strong on purpose: in skgate's
+        benchmark, weaker penalties gained a little more on the problems the
+        correction was fitted on and lost up to 0.018 on expert sets it had
+        never seen.
     calibration_alpha : float, default=2.0
         Penalty on the squared calibration parameters (pulling them to the
         identity), against the routing cross-entropy summed over the labelled
@@ -290,6 +318,7 @@ class UniversalGate(BaseGate):
         "features": [StrOptions(set(FEATURE_SETS)), list, tuple],
         "calibration": [StrOptions({"auto", *CALIBRATIONS})],
         "mixing": [StrOptions({"hard", "soft"})],
+        "layer": [str, None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "calibration_alpha": [Interval(Real, 0, None, closed="left")],
         "hidden_units": [Interval(Integral, 1, None, closed="left")],
@@ -306,7 +335,8 @@ class UniversalGate(BaseGate):
         features="default",
         calibration="auto",
         mixing="hard",
-        alpha=0.1,
+        layer="penultimate",
+        alpha=1.0,
         calibration_alpha=2.0,
         hidden_units=16,
         cv=3,
@@ -318,6 +348,7 @@ class UniversalGate(BaseGate):
         self.features = features
         self.calibration = calibration
         self.mixing = mixing
+        self.layer = layer
         self.alpha = alpha
         self.calibration_alpha = calibration_alpha
         self.hidden_units = hidden_units
@@ -327,6 +358,14 @@ class UniversalGate(BaseGate):
         self.random_state = random_state
 
     # -- the contract ------------------------------------------------------------------
+    def expert_layers(self):
+        """The activation the ``"activations"`` calibration reads, when it may be used:
+        while fitting with ``"auto"``, and at prediction if it was chosen."""
+        if self.layer is None:
+            return ()
+        level = getattr(self, "calibration_", self.calibration)
+        return (self.layer,) if level in ("auto", "activations") else ()
+
     def gate_tags(self):
         learns_correction = self.correction in ("linear", "mlp")
         fitted = hasattr(self, "calibration_")
@@ -403,6 +442,8 @@ class UniversalGate(BaseGate):
             del self.n_experts_
 
     def _fit(self, outputs, y):
+        for fitted in ("calibration_", "_cal_stats"):  # a refit starts afresh
+            self.__dict__.pop(fitted, None)
         self._set_correction(self._initial_correction())
         self._n_experts_fit = outputs.n_experts
         if y is None:
@@ -412,7 +453,7 @@ class UniversalGate(BaseGate):
         owners = outputs.expert_set.owners(y)
         if self.correction in ("linear", "mlp"):
             self._fit_shared([(outputs.logits, owners)])
-        inputs = self._calibration_inputs(outputs.logits, owners=owners)
+        inputs = self._calibration_inputs(outputs, fit=True)
         level = self._choose_calibration(inputs, owners)
         module = None if level == "none" else self._fit_calibration(level, inputs, owners)
         self._set_calibration(level, module)
@@ -500,37 +541,58 @@ class UniversalGate(BaseGate):
         with torch.no_grad():
             return energy + self._shared(torch.as_tensor(f))[..., 0].numpy()
 
-    def _calibration_inputs(self, logits, owners=None):
-        """Tensors of the calibration: scores, statistics and logits, standardised with
-        the fit data's statistics (kept for prediction)."""
+    def _calibration_inputs(self, outputs, *, fit=False):
+        """Tensors of the calibration: scores, statistics, logits and (when read)
+        activations, standardised with the fit data's statistics (kept for prediction)."""
+        logits = outputs.logits
         scores = self._universal_scores(logits)
-        f = universal_features(logits, FEATURE_SETS["extended"])
-        if owners is not None:
-            self._cal_stats = (
-                scores.mean(), scores.std() + 1e-12,
-                f.reshape(-1, f.shape[-1]).mean(0), f.reshape(-1, f.shape[-1]).std(0) + 1e-12,
-                [(z.mean(0), z.std(0) + 1e-12) for z in logits],
-            )
-        s_mean, s_scale, f_mean, f_scale, z_stats = self._cal_stats
-        zs = [(z - m) / s for z, (m, s) in zip(logits, z_stats)]
-        # in units of the scores' spread (argmax is unchanged), so that the penalty means
-        # the same whatever the experts' logit scale
-        return (torch.as_tensor((scores - s_mean) / s_scale),
-                torch.as_tensor((f - f_mean) / f_scale),
-                [torch.as_tensor(np.asarray(z, np.float64)) for z in zs])
+        f = universal_features(logits, FEATURE_SETS["default"])
+        reads = self._reads_activations(outputs)
+        acts = outputs.layer(self.layer) if reads else None
+
+        def stats(columns):
+            return [(c.mean(0), c.std(0) + 1e-6) for c in columns]
+
+        if fit:
+            flat = f.reshape(-1, f.shape[-1])
+            self._cal_stats = {
+                "scores": (scores.mean(), scores.std() + 1e-12),
+                "features": (flat.mean(0), flat.std(0) + 1e-12),
+                "logits": stats(logits), "acts": stats(acts) if reads else None,
+            }
+        st = self._cal_stats
+
+        def standard(columns, pairs):
+            return [torch.as_tensor((np.asarray(c, np.float64) - m) / s)
+                    for c, (m, s) in zip(columns, pairs)]
+
+        # scores in units of their spread (argmax is unchanged), so that the penalty
+        # means the same whatever the experts' logit scale
+        return {
+            "scores": torch.as_tensor((scores - st["scores"][0]) / st["scores"][1]),
+            "features": torch.as_tensor((f - st["features"][0]) / st["features"][1]),
+            "logits": standard(logits, st["logits"]),
+            "acts": standard(acts, st["acts"]) if reads and st["acts"] is not None else None,
+        }
+
+    def _reads_activations(self, outputs):
+        """Whether the activations level can be used: asked for, and in the outputs."""
+        if self.layer is None or self.calibration not in ("auto", "activations"):
+            return False
+        if getattr(self, "calibration_", None) not in (None, "activations"):
+            return False  # fitted, and the chosen level does not read them
+        return bool(outputs.activations) and all(self.layer in a for a in outputs.activations)
 
     def _fit_calibration(self, level, inputs, owners, rows=None):
-        scores, features, logits = inputs
         if rows is not None:
-            scores, features, logits = scores[rows], features[rows], [z[rows] for z in logits]
+            inputs = _rows(inputs, rows)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed())
-            module = _Calibration(level, [z.shape[1] for z in logits], features.shape[-1],
-                                  self.hidden_units)
+            module = _Calibration(level, inputs, self.hidden_units)
         target = torch.as_tensor(owners if rows is None else owners[rows])
 
         def loss():  # summed, not averaged: the fewer the labels, the closer to identity
-            return (len(target) * _routing_loss(module(scores, features, logits), target)
+            return (len(target) * _routing_loss(module(inputs), target)
                     + self.calibration_alpha * _penalty(module))
 
         return _minimise(module, loss, self.max_iter).requires_grad_(False)
@@ -540,14 +602,15 @@ class UniversalGate(BaseGate):
         if self.calibration != "auto":
             return self.calibration
         counts = owners.sum(axis=0)
-        levels = [lv for lv in CALIBRATIONS if counts.min() >= MIN_SAMPLES[lv]]
+        levels = [lv for lv in CALIBRATIONS if counts.min() >= MIN_SAMPLES[lv]
+                  and (lv != "activations" or inputs["acts"] is not None)]
         strata = owners.argmax(axis=1)
         n_splits = min(self.cv, np.bincount(strata, minlength=owners.shape[1]).min())
-        if n_splits < 2:  # too few labels to validate: the shift alone, if allowed
-            return levels[:2][-1]
+        if n_splits < 2:  # too few labels to validate
+            return self._shift_if_it_helps(inputs, owners) if "shift" in levels else "none"
         folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=self.cv_repeats,
                                         random_state=self._seed())
-        scores = inputs[0].numpy()
+        scores = inputs["scores"].numpy()
         for level in levels:
             correct = []
             for train, test in folds.split(scores, strata):
@@ -556,20 +619,27 @@ class UniversalGate(BaseGate):
                 else:
                     module = self._fit_calibration(level, inputs, owners, rows=train)
                     with torch.no_grad():
-                        s = module(inputs[0][test], inputs[1][test],
-                                   [z[test] for z in inputs[2]]).numpy()
+                        s = module(_rows(inputs, test)).numpy()
                 correct.append(owners[test][np.arange(len(test)), s.argmax(axis=1)])
             self.cv_scores_[level] = float(np.concatenate(correct).mean())
-        # the shift is trusted as with a single label per expert; a richer level, or
-        # none at all, must beat it by more than one validation sample (CV on a few
-        # labels is noisy)
-        chosen, margin = levels[1], 1.0 / len(scores)
-        for level in levels[2:]:
-            if self.cv_scores_[level] > self.cv_scores_[chosen] + margin:
+        # the shift must validate better than no calibration; each richer level must
+        # beat the level chosen so far by more than one validation sample (CV on a few
+        # labels is noisy, and a wrong choice would fall below the uncalibrated gate)
+        cv, chosen, margin = self.cv_scores_, "none", 1.0 / len(scores)
+        for level in levels[1:]:
+            if cv[level] > cv[chosen] + (0.0 if level == "shift" else margin):
                 chosen = level
-        if self.cv_scores_["none"] > self.cv_scores_[chosen] + margin:
-            chosen = "none"
         return chosen
+
+    def _shift_if_it_helps(self, inputs, owners):
+        """With one label per expert, no validation: shift only if it routes more of the
+        labelled samples right than no calibration does (energy may be right already)."""
+        module = self._fit_calibration("shift", inputs, owners)
+        rows = np.arange(len(owners))
+        with torch.no_grad():
+            shifted = owners[rows, module(inputs).numpy().argmax(axis=1)].sum()
+        plain = owners[rows, inputs["scores"].numpy().argmax(axis=1)].sum()
+        return "shift" if shifted > plain else "none"
 
     def scores(self, outputs):
         """The final scores of each expert (calibrated, if it is), ``(n_samples, n_experts)``."""
@@ -578,7 +648,7 @@ class UniversalGate(BaseGate):
         if self._calibrator is None:
             return self._universal_scores(outputs.logits)
         with torch.no_grad():
-            return self._calibrator(*self._calibration_inputs(outputs.logits)).numpy()
+            return self._calibrator(self._calibration_inputs(outputs)).numpy()
 
     def _route_proba(self, outputs):
         s = self.scores(outputs)

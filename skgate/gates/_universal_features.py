@@ -86,13 +86,12 @@ UNIVERSAL_STATISTICS = {
 }
 
 #: named sets of statistics; "paper" is the universal network's input in Kang, Chua and Maul
-#: "default" keeps to statistics whose meaning does not change with the number of classes;
-#: "extended" adds those that do (entropy ratio, gaps in the row's spread, log C), which a
-#: correction fitted on experts of equal class counts cannot learn to use safely
+#: "default": every statistic above that reads one expert's logits in its own scale;
+#: "class_count_free": only those whose meaning does not change with the number of classes
 FEATURE_SETS = {
-    "default": ("energy", "max_logit", "log_max_proba", "margin"),
-    "extended": ("energy", "max_logit", "log_max_proba", "entropy_ratio", "margin", "top2_gap",
-                 "top3_gap", "log_n_classes", "std"),
+    "default": ("energy", "max_logit", "log_max_proba", "entropy_ratio", "margin", "top2_gap",
+                "top3_gap", "log_n_classes", "std"),
+    "class_count_free": ("energy", "max_logit", "log_max_proba", "margin"),
     "paper": ("mean", "std", "max_logit", "min", "median"),
 }
 
