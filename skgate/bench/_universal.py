@@ -12,10 +12,12 @@
 """
 
 import time
+import warnings
 from datetime import date
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils import Bunch
@@ -91,7 +93,9 @@ class PaperUPAN:
         X = np.concatenate([self._features(lg).reshape(-1, 5) for lg, _ in problems])
         y = np.concatenate([o.reshape(-1) for _, o in problems]).astype(int)
         self.net_ = MLPClassifier((80, 50, 20), max_iter=50, random_state=self.random_state)
-        self.net_.fit(X, y)
+        with warnings.catch_warnings():  # a fixed number of epochs, as the original
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.net_.fit(X, y)
         return self
 
     def route_proba(self, logits):
