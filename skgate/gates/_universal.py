@@ -228,9 +228,11 @@ class UniversalGate(BaseGate):
         accuracy among the levels the labels allow: ``"shift"`` (``s_k + b_k``)
         from one labelled sample per expert, ``"affine"`` from 2,
         ``"features"`` from 5, ``"network"`` and ``"activations"`` (a small
-        network per expert on its logits and ``layer``) from 20. The shift
-        must validate better than no calibration, and each richer level must
-        beat the level chosen so far by more than one validation sample. With
+        network per expert on its logits and ``layer``) from 20. From the
+        simplest, each level replaces the one chosen so far only if, on the
+        validation samples where the two disagree, it is right clearly more
+        often: wins minus losses above the square root of their sum and, past
+        the shift, above one sample per repeat. With
         one sample per expert there is no validation: it shifts only if that
         routes more of the labelled samples right. With no labels, ``"none"``.
     mixing : {"hard", "soft"}, default="hard"
@@ -611,8 +613,9 @@ class UniversalGate(BaseGate):
         folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=self.cv_repeats,
                                         random_state=self._seed())
         scores = inputs["scores"].numpy()
+        correct = {}
         for level in levels:
-            correct = []
+            right = []
             for train, test in folds.split(scores, strata):
                 if level == "none":
                     s = scores[test]
@@ -620,14 +623,20 @@ class UniversalGate(BaseGate):
                     module = self._fit_calibration(level, inputs, owners, rows=train)
                     with torch.no_grad():
                         s = module(_rows(inputs, test)).numpy()
-                correct.append(owners[test][np.arange(len(test)), s.argmax(axis=1)])
-            self.cv_scores_[level] = float(np.concatenate(correct).mean())
-        # the shift must validate better than no calibration; each richer level must
-        # beat the level chosen so far by more than one validation sample (CV on a few
-        # labels is noisy, and a wrong choice would fall below the uncalibrated gate)
-        cv, chosen, margin = self.cv_scores_, "none", 1.0 / len(scores)
+                right.append(owners[test][np.arange(len(test)), s.argmax(axis=1)])
+            correct[level] = np.concatenate(right)  # same folds for every level
+            self.cv_scores_[level] = float(correct[level].mean())
+        # each level, from the simplest, replaces the one chosen so far only if it is
+        # right on clearly more validation samples where the two disagree: by more than
+        # one standard deviation of a sign test and, for the levels past the shift, by
+        # more than one sample per repeat (CV on a few labels is noisy, and a wrong
+        # choice could fall below the uncalibrated gate)
+        chosen = "none"
         for level in levels[1:]:
-            if cv[level] > cv[chosen] + (0.0 if level == "shift" else margin):
+            wins = np.sum(correct[level] & ~correct[chosen])
+            losses = np.sum(~correct[level] & correct[chosen])
+            floor = 0 if level == "shift" else self.cv_repeats
+            if wins - losses > max(np.sqrt(wins + losses), floor):
                 chosen = level
         return chosen
 
