@@ -229,10 +229,10 @@ class UniversalGate(BaseGate):
         from one labelled sample per expert, ``"affine"`` from 2,
         ``"features"`` from 5, ``"network"`` and ``"activations"`` (a small
         network per expert on its logits and ``layer``) from 20. From the
-        simplest, each level replaces the one chosen so far only if, on the
-        validation samples where the two disagree, it is right clearly more
-        often: wins minus losses above the square root of their sum and, past
-        the shift, above one sample per repeat. With
+        simplest, each level replaces the one chosen so far only if clearly
+        more labelled samples are routed better than worse by it when held
+        out (the difference above the square root of their sum and, past the
+        shift, above one). With
         one sample per expert there is no validation: it shifts only if that
         routes more of the labelled samples right. With no labels, ``"none"``.
     mixing : {"hard", "soft"}, default="hard"
@@ -613,9 +613,9 @@ class UniversalGate(BaseGate):
         folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=self.cv_repeats,
                                         random_state=self._seed())
         scores = inputs["scores"].numpy()
-        correct = {}
+        hits = {}  # per labelled sample: how often it was routed right when held out
         for level in levels:
-            right = []
+            hits[level] = np.zeros(len(scores))
             for train, test in folds.split(scores, strata):
                 if level == "none":
                     s = scores[test]
@@ -623,19 +623,18 @@ class UniversalGate(BaseGate):
                     module = self._fit_calibration(level, inputs, owners, rows=train)
                     with torch.no_grad():
                         s = module(_rows(inputs, test)).numpy()
-                right.append(owners[test][np.arange(len(test)), s.argmax(axis=1)])
-            correct[level] = np.concatenate(right)  # same folds for every level
-            self.cv_scores_[level] = float(correct[level].mean())
-        # each level, from the simplest, replaces the one chosen so far only if it is
-        # right on clearly more validation samples where the two disagree: by more than
-        # one standard deviation of a sign test and, for the levels past the shift, by
-        # more than one sample per repeat (CV on a few labels is noisy, and a wrong
-        # choice could fall below the uncalibrated gate)
+                hits[level][test] += owners[test][np.arange(len(test)), s.argmax(axis=1)]
+            self.cv_scores_[level] = float(hits[level].mean() / self.cv_repeats)
+        # each level, from the simplest, replaces the one chosen so far only if more
+        # labelled samples are routed better by it than worse, by more than one standard
+        # deviation of a sign test (and by more than one sample past the shift): CV on a
+        # few labels is noisy, and one near miss that a calibration happens to fix is
+        # no evidence that it will route better
         chosen = "none"
         for level in levels[1:]:
-            wins = np.sum(correct[level] & ~correct[chosen])
-            losses = np.sum(~correct[level] & correct[chosen])
-            floor = 0 if level == "shift" else self.cv_repeats
+            wins = np.sum(hits[level] > hits[chosen])
+            losses = np.sum(hits[level] < hits[chosen])
+            floor = 0 if level == "shift" else 1
             if wins - losses > max(np.sqrt(wins + losses), floor):
                 chosen = level
         return chosen
