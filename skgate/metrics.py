@@ -80,7 +80,8 @@ def routing_accuracy(moe, X, y):
     ...              scoring={"accuracy": "accuracy", "routing": routing_accuracy},
     ...              refit="routing")  # doctest: +SKIP
     """
-    return routing_accuracy_score(moe.expert_set_.owners(y), moe.route_proba(X))
+    X, mixture = _through_pipeline(moe, X)
+    return routing_accuracy_score(mixture.expert_set_.owners(y), mixture.route_proba(X))
 
 
 def oracle_accuracy(moe, X, y):
@@ -88,9 +89,28 @@ def oracle_accuracy(moe, X, y):
 
     The upper bound of any hard gate over the same experts.
     """
-    owners = moe.expert_set_.owners(y)
-    proba = oracle_proba(moe.expert_set_, moe.expert_outputs(X), owners)
-    return float(np.mean(moe.classes_[proba.argmax(axis=1)] == np.asarray(y)))
+    X, mixture = _through_pipeline(moe, X)
+    owners = mixture.expert_set_.owners(y)
+    proba = oracle_proba(mixture.expert_set_, mixture.expert_outputs(X), owners)
+    return float(np.mean(mixture.classes_[proba.argmax(axis=1)] == np.asarray(y)))
+
+
+def _through_pipeline(estimator, X):
+    """The mixture, and ``X`` as it reaches it: a ``Pipeline`` that ends in a mixture
+    transforms ``X`` with its other steps first."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        for _, step in estimator.steps[:-1]:
+            if step is not None and step != "passthrough":
+                X = step.transform(X)
+        estimator = estimator.steps[-1][1]
+    if not hasattr(estimator, "expert_set_"):
+        raise TypeError(
+            "routing_accuracy and oracle_accuracy score a fitted MixtureOfExperts, or a "
+            f"Pipeline that ends in one; got {type(estimator).__name__}."
+        )
+    return X, estimator
 
 
 # -- analysis of the gate's weights and of the experts' agreement --------------------

@@ -256,3 +256,23 @@ def test_correct_count_distribution_errors():
         correct_count_distribution([[0], [1]], [[0, 1], [1, 1]])
     with pytest.raises(ValueError, match="at least one sample"):
         correct_count_distribution([], np.empty((0, 2)))
+
+
+def test_scorers_reach_the_mixture_at_the_end_of_a_pipeline():
+    # regression: the scorers read expert_set_ on the Pipeline itself (AttributeError)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skgate.metrics import oracle_accuracy, routing_accuracy
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 4)).astype(np.float32)
+    y = np.argmax(X, axis=1)
+    experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    double = FunctionTransformer(lambda Z: 2 * Z)
+    pipe = make_pipeline(double, MixtureOfExperts(experts)).fit(X, y)
+    moe = MixtureOfExperts(experts).fit(2 * X, y)
+    assert routing_accuracy(pipe, X, y) == routing_accuracy(moe, 2 * X, y)
+    assert oracle_accuracy(pipe, X, y) == oracle_accuracy(moe, 2 * X, y)
+    with pytest.raises(TypeError, match="score a fitted MixtureOfExperts"):
+        routing_accuracy(make_pipeline(double), X, y)

@@ -241,6 +241,13 @@ class PANGate(BaseGate):
         )
 
     def _fit(self, outputs, y):
+        sizes = tuple(self.hidden_layer_sizes)
+        if not all(isinstance(w, Integral) and not isinstance(w, bool) and w >= 1
+                   for w in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must hold positive integers (the width of each hidden "
+                f"layer), got {self.hidden_layer_sizes!r}."
+            )
         owners = outputs.expert_set.owners(y)
         # drawn row by row: an expert's seeds do not depend on the experts after it
         seeds = check_random_state(self.random_state).randint(

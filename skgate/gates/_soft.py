@@ -591,11 +591,11 @@ class SoftMoE(BaseGate):
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         with torch.random.fork_rng(devices=[]):  # seeds initialisation and shuffling
             torch.manual_seed(int(seed))
-            self._build_and_train(inputs, y_enc, expert_set)
+            self._build_and_train(inputs, y_enc, expert_set, seed)
         self.history_ = History() if self.net_ is None else self.net_.history
         return self
 
-    def _build_and_train(self, inputs, y_enc, expert_set):
+    def _build_and_train(self, inputs, y_enc, expert_set, seed):
         mode, experts = self._expert_modules(inputs, expert_set)
         module = SoftMixtureModule(
             mode, experts, self._gate_module(inputs, len(expert_set)),
@@ -603,7 +603,9 @@ class SoftMoE(BaseGate):
         )
         split = None
         if self.validation_fraction is not None:
-            split = ValidSplit(self.validation_fraction, stratified=True)
+            # seeded like the network: the split must not follow numpy's global state
+            split = ValidSplit(self.validation_fraction, stratified=True,
+                               random_state=int(seed))
         self.net_ = _SoftNet(
             module,
             # the module returns log Y with sum(Y) = 1, so cross-entropy (log-softmax, then

@@ -8,7 +8,7 @@ from sklearn.model_selection import GridSearchCV
 from skgate import MixtureOfExperts
 from skgate.experts import ExpertSet
 from skgate.gates import NaiveConcatGate, PANGate, logit_stats
-from skgate.utils._testing import frozen_linear, tiny_expert
+from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
 
 
 def _quadrants(n=400, seed=0):
@@ -289,3 +289,14 @@ def test_several_networks_per_expert_pickle_and_clone():
     np.testing.assert_array_equal(again.predict_proba(X), moe.predict_proba(X))
     refit = clone(moe).fit(X, y)  # same random_state: the same networks
     np.testing.assert_allclose(refit.predict_proba(X), moe.predict_proba(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("sizes", [(0,), (2.7,), (-5,), (8, True), ("8",)])
+def test_hidden_layer_sizes_must_be_positive_integers(sizes):
+    # regression: (0,) was accepted, (2.7,) truncated to 2 and (-5,) a torch RuntimeError
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    y = np.argmax(X, axis=1)
+    experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    with pytest.raises(ValueError, match="hidden_layer_sizes must hold positive integers"):
+        MixtureOfExperts(experts, gate=PANGate(features="logits",
+                                               hidden_layer_sizes=sizes)).fit(X, y)

@@ -389,6 +389,20 @@ def test_validation_fraction_records_valid_scores():
     assert history[0, "batches"][0]["train_batch_size"] == 90  # 75% of 120
 
 
+def test_validation_split_follows_random_state_not_the_global_seed():
+    # regression: the ValidSplit was built without a seed, so the split followed numpy's
+    # global state and two fits with random_state=0 gave different validation scores
+    X, y, _ = _routing_problem(120)
+
+    def valid_acc(global_seed):
+        np.random.seed(global_seed)  # noqa: NPY002 (the legacy global state on purpose)
+        gate = SoftMoE("linear", max_epochs=3, validation_fraction=0.25, random_state=0)
+        return MixtureOfExperts(_slice_experts(), gate=gate).fit(X, y).gate_.history_[
+            :, "valid_loss"]
+
+    np.testing.assert_array_equal(valid_acc(1), valid_acc(2))
+
+
 @pytest.mark.parametrize("validation_fraction", [None, 0.25])
 def test_patience_stops_on_a_plateau(validation_fraction):
     X, y, _ = _routing_problem(80)
