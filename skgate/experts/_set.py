@@ -143,6 +143,15 @@ class ExpertSet:
                     f"Expert {name!r} returned outputs of shape {z.shape}, expected "
                     f"(n_samples, {len(expert.classes_)}): one column per class."
                 )
+            for what, values in [("logits", z), *acts.items()]:
+                bad = ~np.isfinite(values).all(axis=1)
+                if bad.any():
+                    raise ValueError(
+                        f"Expert {name!r} returned non-finite {what} (NaN or infinity) for "
+                        f"{int(bad.sum())} of {len(bad)} samples (first: sample "
+                        f"{int(np.flatnonzero(bad)[0])}); a gate cannot route on them. Check "
+                        "the input for NaN or infinity, and the expert's weights."
+                    )
             logits.append(z)
             activations.append(acts)
         return ExpertOutputs(self, X, logits, activations)

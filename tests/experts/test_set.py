@@ -11,7 +11,7 @@ import torch
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
 from skgate.gates import BaseGate, NaiveConcatGate
-from skgate.utils._testing import slice_expert
+from skgate.utils._testing import frozen_linear, slice_expert
 
 
 def _expert(classes, n_in=2):
@@ -227,3 +227,21 @@ def test_mixture_hard_gate_equals_routed_expert():
     np.testing.assert_array_equal(
         moe.predict(X_MOE), moe.classes_[moe.predict_proba(X_MOE).argmax(axis=1)]
     )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_expert_outputs_name_the_expert(bad):
+    # regression: NaN logits passed silently and the gates predicted a label anyway
+    X = np.ones((3, 4), np.float32)
+    weight = np.eye(4)[:2].copy()
+    weight[1, 0] = bad
+    experts = ExpertSet([("fine", slice_expert(4, 2, [2, 3])),
+                         ("broken", frozen_linear(weight, [0, 1]))])
+    with pytest.raises(ValueError, match=r"Expert 'broken' returned non-finite logits .* 3 of 3"):
+        experts.outputs(X)
+    moe = MixtureOfExperts([("fine", slice_expert(4, 2, [2, 3])),
+                            ("ok", slice_expert(4, 0, [0, 1]))]).fit(X)
+    X_nan = X.copy()
+    X_nan[1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        moe.predict(X_nan)
