@@ -282,6 +282,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         mine = np.ones(len(y), bool) if expert.classes is None else np.isin(
             y, np.asarray(expert.classes)
         )
+        classes = np.asarray(expert.classes)
+        numeric = classes.dtype.kind in "biuf", np.asarray(y).dtype.kind in "biuf"
+        if not mine.any() and len(y) and numeric[0] != numeric[1]:
+            raise TypeError(
+                f"Expert {name!r} has classes of type {classes.dtype} "
+                f"({list(expert.classes)[:3]}...) but y holds {np.asarray(y).dtype} labels "
+                f"({list(np.unique(y))[:3]}...); give y and the experts' classes the same type."
+            )
         if not mine.any():
             raise ValueError(
                 f"Expert {name!r} has no training sample: none of y's labels is in its "
@@ -296,9 +304,9 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
     def _validate_X(self, X):
         check_is_fitted(self)
         shape = getattr(X, "shape", None)  # images: name the sample shape, not "features"
-        if shape is not None and len(self.sample_shape_) > 1 and tuple(shape[1:]) != (
-            self.sample_shape_
-        ):
+        # flat or 1-D X given to a flat mixture keeps scikit-learn's messages
+        images = len(self.sample_shape_) > 1 or len(shape or ()) > 2
+        if shape is not None and images and tuple(shape[1:]) != self.sample_shape_:
             raise ValueError(
                 f"X has samples of shape {tuple(shape[1:])}, but the mixture was fitted on "
                 f"samples of shape {self.sample_shape_}; give X in the same format."

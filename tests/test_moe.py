@@ -316,3 +316,25 @@ def test_freeze_keeps_settings_and_frozen_without_training_is_an_error(rng):
         untrained.fit(X, y)
     with pytest.raises(ValueError, match="Expert 'u': This expert is frozen but holds no"):
         MixtureOfExperts([("u", untrained)]).fit(X)
+
+
+def test_image_input_to_a_flat_mixture_names_the_shapes():
+    # regression: (n, 1, 8, 8) given to a mixture fitted on (n, 64) said "X has 1 features"
+    from skgate.utils._testing import slice_expert
+
+    X = np.random.default_rng(0).normal(size=(20, 64)).astype(np.float32)
+    moe = MixtureOfExperts([("a", slice_expert(64, 0, [0, 1])),
+                            ("b", slice_expert(64, 2, [2, 3]))]).fit(X)
+    with pytest.raises(ValueError, match=r"samples of shape \(1, 8, 8\).*\(64,\)"):
+        moe.predict(X.reshape(20, 1, 8, 8))
+
+
+def test_string_labels_for_integer_classes_name_the_type_mismatch():
+    # regression: the error said the expert "has no training sample", not why
+    from skgate.utils._testing import tiny_expert
+
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    y = np.array(["0", "1"] * 10)
+    moe = MixtureOfExperts([("a", tiny_expert([0, 1])), ("b", tiny_expert([2, 3]))])
+    with pytest.raises(TypeError, match="Expert 'a' has classes of type int.*y holds <U1"):
+        moe.fit(X, y)
