@@ -90,21 +90,9 @@ def mlp_expert(classes, *, hidden_layer_sizes=(256, 128), max_epochs=10, lr=1e-3
     """
     kwargs.setdefault("input_transform", mnist_transform(28))
     kwargs.setdefault("optimizer", torch.optim.Adam)
-    return Expert(
-        MLP,
-        module__n_classes=len(classes),
-        module__hidden_layer_sizes=tuple(hidden_layer_sizes),
-        classes=list(classes),
-        lr=lr,
-        batch_size=128,
-        max_epochs=max_epochs,
-        train_split=None,
-        iterator_train__shuffle=True,
-        iterator_valid__batch_size=512,
-        verbose=verbose,
-        random_state=random_state,
-        **kwargs,
-    )
+    return _expert(MLP, classes, module__hidden_layer_sizes=tuple(hidden_layer_sizes), lr=lr,
+                   max_epochs=max_epochs, verbose=verbose, random_state=random_state,
+                   **kwargs)
 
 
 def resnet_expert(classes, *, width=16, max_epochs=10, lr=2e-3, random_state=0, verbose=0,
@@ -119,22 +107,17 @@ def resnet_expert(classes, *, width=16, max_epochs=10, lr=2e-3, random_state=0, 
     kwargs.setdefault("optimizer__weight_decay", 5e-4)
     kwargs.setdefault("callbacks", [("cosine", LRScheduler(
         torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max(max_epochs, 1)))])
-    return Expert(
-        SmallResNet,
-        module__in_channels=3,
-        module__n_classes=len(classes),
-        module__width=width,
-        classes=list(classes),
-        lr=lr,
-        batch_size=128,
-        max_epochs=max_epochs,
-        train_split=None,
-        iterator_train__shuffle=True,
-        iterator_valid__batch_size=512,
-        verbose=verbose,
-        random_state=random_state,
-        **kwargs,
-    )
+    return _expert(SmallResNet, classes, module__in_channels=3, module__width=width, lr=lr,
+                   max_epochs=max_epochs, verbose=verbose, random_state=random_state,
+                   **kwargs)
+
+
+def _expert(module, classes, **kwargs):
+    """An expert with the bench's training settings: batch 128, shuffled, no validation
+    split (the last epoch is kept), inference in batches of 512."""
+    return Expert(module, module__n_classes=len(classes), classes=list(classes),
+                  batch_size=128, train_split=None, iterator_train__shuffle=True,
+                  iterator_valid__batch_size=512, **kwargs)
 
 
 def _specs(name):
