@@ -1,15 +1,13 @@
 """MixtureOfExperts: the meta-estimator that combines experts with a gate."""
 
 import warnings
-from contextlib import ExitStack
 from numbers import Real
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
@@ -18,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from .experts import Expert, ExpertSet
 from .gates import NaiveConcatGate
 from .gates._base import get_gate_tags
+from .utils._seeding import torch_seed, torch_seeded
 
 
 class MixtureOfExperts(ClassifierMixin, _BaseComposition):
@@ -258,11 +257,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             )
         if expert.classes is None:
             expert.set_params(classes=list(np.unique(y)))
-        with ExitStack() as stack:
-            if expert.random_state is not None:
-                stack.enter_context(torch.random.fork_rng(devices=[]))
-                seed = check_random_state(expert.random_state).randint(np.iinfo(np.int32).max)
-                torch.manual_seed(int(seed))
+        with torch_seeded(torch_seed(expert.random_state)):
             expert.initialize()
 
     def _split(self, X, y):

@@ -1,16 +1,17 @@
 """Expert: a skorch classifier that knows its labels, its input format and its layers."""
 
-from contextlib import ExitStack
+import threading
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import ValidSplit
 from skorch.utils import is_dataset, to_device, to_tensor
+
+from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 
 PENULTIMATE = "penultimate"
 
@@ -55,7 +56,7 @@ def _last_linear(module):
     return last
 
 
-class Expert(NeuralNetClassifier):
+class Expert(RNGSafeIterators, NeuralNetClassifier):
     """A skorch classifier that can serve as an expert in a :class:`MixtureOfExperts`.
 
     On top of :class:`skorch.NeuralNetClassifier` an expert knows
@@ -250,11 +251,7 @@ class Expert(NeuralNetClassifier):
         """
         if self.frozen:
             return self._check_frozen_is_trained()
-        with ExitStack() as stack:
-            if self.random_state is not None:
-                stack.enter_context(torch.random.fork_rng(devices=[]))
-                seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-                torch.manual_seed(seed)
+        with torch_seeded(torch_seed(self.random_state)):
             return super().fit(X, y, **fit_params)  # initialises, then calls partial_fit
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -373,8 +370,14 @@ class Expert(NeuralNetClassifier):
 
     @staticmethod
     def _hook(name, module, store):
+        # the module is shared: a hook sees every thread's forward passes, and keeps only
+        # those of the thread that registered it (torch runs a module's forward, and so
+        # its hooks, in the calling thread)
+        owner = threading.get_ident()
+
         def keep(tensor):
-            store.append(tensor.detach().flatten(1).to("cpu", torch.float32))
+            if threading.get_ident() == owner:
+                store.append(tensor.detach().flatten(1).to("cpu", torch.float32))
 
         if name == PENULTIMATE:  # the input of the last linear layer
             return module.register_forward_pre_hook(lambda mod, args: keep(args[0]))

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 
 from ..models import MLP
+from ..utils._seeding import RNGSafeIterators, torch_seeded
 from ._base import BaseGate, one_hot, resolve_device
 from ._naive import NaiveConcatGate
 
@@ -27,7 +28,7 @@ def logit_stats(logits):
     return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
 
 
-class _SeededNetClassifier(NeuralNetClassifier):
+class _SeededNetClassifier(RNGSafeIterators, NeuralNetClassifier):
     """A skorch classifier whose ``fit`` seeds torch (initialisation and shuffling).
 
     The seed is a parameter, so clones (``VotingClassifier`` fits clones) keep it.
@@ -38,10 +39,8 @@ class _SeededNetClassifier(NeuralNetClassifier):
         self.random_state = random_state
 
     def fit(self, X, y=None, **fit_params):
-        if self.random_state is None:
-            return super().fit(X, y, **fit_params)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.random_state))
+        seed = None if self.random_state is None else int(self.random_state)
+        with torch_seeded(seed):
             return super().fit(X, y, **fit_params)
 
 

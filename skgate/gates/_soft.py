@@ -20,6 +20,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..experts._expert import encode_labels
 from ..models import ThumbnailCNN
+from ..utils._seeding import RNGSafeIterators, torch_seeded
 from ._base import BaseGate, resolve_device
 
 GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
@@ -126,7 +127,7 @@ class SoftMixtureModule(nn.Module):
         return torch.logsumexp(log_w.unsqueeze(2) + log_p, dim=1), weights
 
 
-class _SoftNet(NeuralNetClassifier):
+class _SoftNet(RNGSafeIterators, NeuralNetClassifier):
     """skorch classifier whose module returns ``(log_proba, weights)``."""
 
     def get_loss(self, y_pred, y_true, *args, **kwargs):
@@ -589,8 +590,7 @@ class SoftMoE(BaseGate):
             self.scalers_ = [StandardScaler().fit(h) for h in outputs.layer(self.features)]
         inputs = self._inputs(outputs, y)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        with torch.random.fork_rng(devices=[]):  # seeds initialisation and shuffling
-            torch.manual_seed(int(seed))
+        with torch_seeded(seed):  # seeds initialisation and shuffling
             self._build_and_train(inputs, y_enc, expert_set, seed)
         self.history_ = History() if self.net_ is None else self.net_.history
         return self

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ..utils._seeding import torch_seeded
 from ._base import BaseGate, one_hot
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
 
@@ -508,8 +509,7 @@ class UniversalGate(BaseGate):
             (torch.as_tensor(e), torch.as_tensor((f - mean) / scale), torch.as_tensor(o))
             for e, f, (_, o) in zip(energy_col, raw, problems)
         ]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._seed())
+        with torch_seeded(self._seed()):
             net = _correction_net(self.correction, len(statistics), self.hidden_units).double()
 
         def loss():
@@ -588,8 +588,7 @@ class UniversalGate(BaseGate):
     def _fit_calibration(self, level, inputs, owners, rows=None):
         if rows is not None:
             inputs = _rows(inputs, rows)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._seed())
+        with torch_seeded(self._seed()):
             module = _Calibration(level, inputs, self.hidden_units)
         target = torch.as_tensor(owners if rows is None else owners[rows])
 
