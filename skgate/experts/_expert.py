@@ -251,24 +251,43 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         """
         if self.frozen:
             return self._check_frozen_is_trained()
+        self.__dict__.pop("classes_inferred_", None)  # a fit starts afresh
         with torch_seeded(torch_seed(self.random_state)):
             return super().fit(X, y, **fit_params)  # initialises, then calls partial_fit
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Continue training on ``(X, y)``; a frozen expert is returned unchanged."""
+        """Continue training on ``(X, y)``; a frozen expert is returned unchanged.
+
+        The label of each output column comes from the ``classes`` parameter, else
+        from the ``classes`` argument of the first call, else from the labels of the
+        first batch; later batches may hold only some of them, and keep their columns.
+        """
         if self.frozen:
             return self._check_frozen_is_trained()
         if y is None:
             raise ValueError(f"{type(self).__name__}.fit needs labels y.")
         y = np.asarray(y)
         check_classification_targets(y)
-        classes = np.asarray(self.classes) if self.classes is not None else np.unique(y)
+        classes = self._partial_fit_classes(y, classes)
         y_enc = encode_labels(y, classes)
         if isinstance(X, np.ndarray) and np.issubdtype(X.dtype, np.floating):
             X = X.astype(np.float32, copy=False)
         super().partial_fit(X, y_enc, **fit_params)
         self.classes_inferred_ = classes
         return self
+
+    def _partial_fit_classes(self, y, classes):
+        known = getattr(self, "classes_inferred_", None)  # from an earlier batch
+        given = None if classes is None else np.asarray(classes)
+        settled = np.asarray(self.classes) if self.classes is not None else known
+        if given is not None and settled is not None and not np.array_equal(given, settled):
+            raise ValueError(
+                f"partial_fit got classes={given.tolist()}, but the expert's output columns "
+                f"are {settled.tolist()} (from its classes parameter or an earlier batch)."
+            )
+        if settled is not None:
+            return settled
+        return given if given is not None else np.unique(y)
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
