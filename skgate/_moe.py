@@ -290,7 +290,18 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                 f"Expert {name!r} has no training sample: none of y's labels is in its "
                 f"classes {list(expert.classes)}."
             )
-        expert.fit(X[mine], y[mine])
+        try:
+            expert.fit(X[mine], y[mine])
+        except IndexError as exc:  # cross-entropy: a target past the module's outputs
+            if "out of bounds" not in str(exc):
+                raise
+            n_classes = len(expert.classes) if expert.classes is not None else len(
+                np.unique(y[mine]))
+            raise ValueError(
+                f"Expert {name!r} could not be trained: its module has fewer outputs than "
+                f"its {n_classes} classes ({exc}). Build the module with one output per "
+                f"class, e.g. module__n_classes={n_classes}."
+            ) from exc
 
     # -- prediction ---------------------------------------------------------------------
     def _outputs(self, X):

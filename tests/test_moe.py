@@ -338,3 +338,17 @@ def test_string_labels_for_integer_classes_name_the_type_mismatch():
     moe = MixtureOfExperts([("a", tiny_expert([0, 1])), ("b", tiny_expert([2, 3]))])
     with pytest.raises(TypeError, match="Expert 'a' has classes of type int.*y holds <U1"):
         moe.fit(X, y)
+
+
+def test_a_module_with_too_few_outputs_names_the_expert():
+    # regression: "IndexError: Target 3 is out of bounds." without the expert's name
+    from skgate import Expert
+    from skgate.models import MLP
+
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    y = np.arange(30) % 5
+    small = Expert(MLP, module__n_classes=3, classes=[0, 1, 2, 3, 4], max_epochs=1,
+                   train_split=None, verbose=0)
+    with pytest.raises(ValueError, match=r"Expert 'small' could not be trained.*"
+                                         r"module__n_classes=5"):
+        MixtureOfExperts([("small", small)]).fit(X, y)
