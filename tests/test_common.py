@@ -5,7 +5,14 @@ from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgate import MixtureOfExperts
-from skgate.gates import AugmentedGate, NaiveConcatGate, PANGate, SoftMoE, UniversalGate
+from skgate.gates import (
+    AugmentedGate,
+    FloorGate,
+    NaiveConcatGate,
+    PANGate,
+    SoftMoE,
+    UniversalGate,
+)
 from skgate.utils._testing import tiny_expert
 
 
@@ -30,6 +37,8 @@ MIXTURES = [
     _mixture(UniversalGate("linear", calibration="network", mixing="soft", max_iter=20,
                            random_state=0)),
     _mixture(UniversalGate.pretrained()),
+    _mixture(FloorGate(PANGate(features="logits", hidden_layer_sizes=(4,), max_epochs=2,
+                               random_state=0), random_state=0)),
 ]
 
 
@@ -76,6 +85,7 @@ GATES = [
     SoftMoE("thumbnail_cnn", heads="linear", label_embedding=8),
     UniversalGate(),
     UniversalGate(None, features="paper", calibration="none", mixing="soft"),
+    FloorGate(PANGate()),
 ]
 
 

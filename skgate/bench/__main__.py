@@ -91,6 +91,10 @@ def main(argv=None):
                         "(default: the file shipped in skgate/gates/_data)")
     parser.add_argument("--no-budget", action="store_true",
                         help="universal: only the transfer rows, not the data-budget curve")
+    parser.add_argument("--floor", nargs="*", default=None, metavar="PROBLEM",
+                        help="universal: only the budget rows of PANGate and SoftMoE with and "
+                        "without an energy floor (FloorGate), on these problems (default: "
+                        "mlp_lenet_mnist cifar10_split three_experts)")
     parser.add_argument("--draws", type=int, default=3,
                         help="universal: random draws of the labelled examples per budget")
     ns = parser.parse_args(argv)
@@ -159,6 +163,15 @@ def _universal(ns):
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
+    if ns.floor is not None:
+        from ._universal import run_floor
+
+        problems = ns.floor or ["mlp_lenet_mnist", "cifar10_split", "three_experts"]
+        results = run_floor(problems, ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                            draws=ns.draws, print_fn=log)
+        report_universal(results)
+        _dump(results, ns.out)
+        return 0
     if ns.train_pretrained:
         from ..gates._universal import _pretrained_path
 

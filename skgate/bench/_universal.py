@@ -24,9 +24,15 @@ from sklearn.utils import Bunch
 
 from .. import __version__
 from ..experts import ExpertSet
-from ..experts._set import ExpertOutputs
-from ..gates import NaiveConcatGate, PANGate, SoftMoE, UniversalGate, universal_features
-from ..gates._base import one_hot
+from ..gates import (
+    FloorGate,
+    NaiveConcatGate,
+    PANGate,
+    SoftMoE,
+    UniversalGate,
+    universal_features,
+)
+from ..gates._base import get_gate_tags, one_hot
 from ..metrics import oracle_proba, routing_accuracy_score
 from ._evaluate import mean_std
 from ._problems import PROBLEMS, make_problem, trained_experts
@@ -58,10 +64,7 @@ def problem_outputs(name, seed, *, data_dir=None, cache_dir=None, layers=()):
 
 def subset(outputs, rows):
     """The outputs of the samples ``rows`` only."""
-    return ExpertOutputs(
-        outputs.expert_set, outputs.X[rows], [z[rows] for z in outputs.logits],
-        [{k: v[rows] for k, v in acts.items()} for acts in outputs.activations],
-    )
+    return outputs.subset(rows)
 
 
 def _scores(weights, data):
@@ -154,6 +157,21 @@ BUDGET_GATES = {
 }
 
 
+#: the learned gates with and without an energy floor (bench universal --floor)
+FLOOR_GATES = {
+    "energy": BUDGET_GATES["energy"],
+    "UniversalGate (auto)": BUDGET_GATES["UniversalGate (auto)"],
+    "PANGate": BUDGET_GATES["PANGate"],
+    "FloorGate(PANGate)": lambda seed: FloorGate(BUDGET_GATES["PANGate"](seed),
+                                                 random_state=seed),
+    "SoftMoE": BUDGET_GATES["SoftMoE"],
+    "FloorGate(SoftMoE)": lambda seed: FloorGate(BUDGET_GATES["SoftMoE"](seed),
+                                                 random_state=seed),
+}
+#: labelled examples per expert of the floor rows
+FLOOR_BUDGETS = (5, 20, 100)
+
+
 def budget_rows(data, seed, *, budgets=BUDGETS, draws=3, gates=BUDGET_GATES, print_fn=None):
     """Routing and accuracy of each gate at each budget, averaged over ``draws`` draws."""
     owners = _owners(data)
@@ -163,7 +181,7 @@ def budget_rows(data, seed, *, budgets=BUDGETS, draws=3, gates=BUDGET_GATES, pri
         n_draws = 1 if k in (0, None) else draws
         picks = [None] if k == 0 else [draw(owners, k, rng) for _ in range(n_draws)]
         for name, make in gates.items():
-            if k == 0 and name in ("PANGate", "SoftMoE"):
+            if k == 0 and get_gate_tags(make(seed)).requires_labels:
                 continue  # a learned gate needs labels
             scores, chosen, fit_s = [], [], []
             for rows_ in picks:
@@ -208,6 +226,20 @@ def train_pretrained(path, *, data_dir=None, cache_dir=None, seeds=PRETRAIN_SEED
     return gate
 
 
+def run_floor(problems, seeds=(0, 1, 2), *, data_dir=None, cache_dir=None,
+              budgets=FLOOR_BUDGETS, draws=2, print_fn=print):
+    """Budget rows of the learned gates with and without an energy floor, per seed."""
+    results = {"transfer": [], "budget": [], "seeds": list(seeds), "pretrained": {}}
+    for seed in seeds:
+        for name in problems:
+            data = problem_outputs(name, seed, data_dir=data_dir, cache_dir=cache_dir,
+                                   layers=("penultimate",))
+            for row in budget_rows(data, seed, budgets=budgets, draws=draws,
+                                   gates=FLOOR_GATES, print_fn=print_fn):
+                results["budget"].append({"problem": name, "seed": seed, **row})
+    return results
+
+
 def run_universal(seeds=(0, 1, 2), *, data_dir=None, cache_dir=None, transfer_problems=(),
                   budget=True, budgets=BUDGETS, draws=3, print_fn=print):
     """Every transfer row and the budget curve, per seed (see the module docstring)."""
@@ -249,13 +281,14 @@ def report_universal(results, print_fn=print):
     """Markdown tables of :func:`run_universal` results."""
     from ._evaluate import format_table
 
-    print_fn(f"\nseeds {results['seeds']}; pre-trained correction: "
-             f"{results['pretrained'].get('command', '?')}\n")
+    if results["pretrained"]:
+        print_fn(f"\nseeds {results['seeds']}; pre-trained correction: "
+                 f"{results['pretrained'].get('command', '?')}\n")
     keys = []
     for r in results["transfer"]:
         if (r["fit"], r["test"]) not in keys:
             keys.append((r["fit"], r["test"]))
-    for metric in ("routing", "accuracy"):
+    for metric in ("routing", "accuracy") if keys else ():
         rows = []
         for fit, test in keys:
             runs = [r["gates"] for r in results["transfer"]
@@ -281,6 +314,8 @@ def report_universal(results, print_fn=print):
             "fitted - energy", "pre-trained - energy", "oracle"]))
     if not results["budget"]:
         return
+    if not keys:
+        print_fn(f"\nseeds {results['seeds']}")
     for problem in dict.fromkeys(r["problem"] for r in results["budget"]):
         runs = [r for r in results["budget"] if r["problem"] == problem]
         gates = list(dict.fromkeys(r["gate"] for r in runs))

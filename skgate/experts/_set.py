@@ -54,6 +54,18 @@ class ExpertOutputs:
             self._probas = [softmax(z, axis=1) for z in self.logits]
         return self._probas
 
+    def subset(self, rows):
+        """The outputs of the samples ``rows`` only (an index array or a slice)."""
+        out = ExpertOutputs(
+            self.expert_set, self.X[rows],
+            None if self.logits is None else [z[rows] for z in self.logits],
+            None if self.activations is None else
+            [{k: v[rows] for k, v in acts.items()} for acts in self.activations],
+        )
+        if self._probas is not None:
+            out._probas = [p[rows] for p in self._probas]
+        return out
+
     def layer(self, name):
         """The activation ``name`` of every expert, as a list of 2-D arrays."""
         if name == "logits":

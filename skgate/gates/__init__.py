@@ -21,3 +21,6 @@ from ._universal_features import (  # noqa: E402
 
 __all__ += ["UniversalGate", "CALIBRATIONS", "load_correction", "FEATURE_SETS",
             "UNIVERSAL_STATISTICS", "universal_features"]
+from ._floor import FloorGate  # noqa: E402
+
+__all__ += ["FloorGate"]

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..utils._seeding import torch_seeded
-from ._base import BaseGate, one_hot
+from ._base import BaseGate, clearly_better, one_hot
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
 
 #: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
@@ -631,10 +631,7 @@ class UniversalGate(BaseGate):
         # no evidence that it will route better
         chosen = "none"
         for level in levels[1:]:
-            wins = np.sum(hits[level] > hits[chosen])
-            losses = np.sum(hits[level] < hits[chosen])
-            floor = 0 if level == "shift" else 1
-            if wins - losses > max(np.sqrt(wins + losses), floor):
+            if clearly_better(hits[level], hits[chosen], floor=0 if level == "shift" else 1):
                 chosen = level
         return chosen
 
