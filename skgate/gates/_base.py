@@ -114,17 +114,18 @@ def get_gate_tags(gate):
     return tags
 
 
-def clearly_better(hits, than, *, floor=0):
+def clearly_better(hits, than, *, sigmas=1.0, floor=0):
     """Whether one gate routes clearly more held-out samples right than another.
 
     ``hits`` and ``than`` count, per labelled sample, how often each gate routed it
     right when it was held out. The first wins if the samples it routes better
-    outnumber those it routes worse by more than one standard deviation of a sign
-    test (the square root of their sum) and by more than ``floor``: a few labels
-    make cross-validation noisy, and one near miss fixed is no evidence.
+    outnumber those it routes worse by more than ``sigmas`` standard deviations of a
+    sign test (``sigmas`` times the square root of their sum) and by more than
+    ``floor``: a few labels make cross-validation noisy, and one near miss fixed is
+    no evidence.
     """
     wins, losses = np.sum(hits > than), np.sum(hits < than)
-    return bool(wins - losses > max(np.sqrt(wins + losses), floor))
+    return bool(wins - losses > max(sigmas * np.sqrt(wins + losses), floor))
 
 
 class BaseGate(BaseEstimator):

@@ -22,8 +22,8 @@ class FloorGate(BaseGate):
     learned gate on the labels it is given and compares, sample by sample, how
     often it and the floor route each held-out sample right. The learned gate
     (refitted on all the labels) is used only if it wins on clearly more samples
-    than it loses (by more than one standard deviation of a sign test); otherwise
-    the floor routes.
+    than it loses (by more than two standard deviations of a sign test);
+    otherwise the floor routes.
 
     Parameters
     ----------
@@ -135,7 +135,7 @@ class FloorGate(BaseGate):
         floor_hits = floor_right * self.cv_repeats
         self.cv_scores_ = {"gate": float(hits.mean() / self.cv_repeats),
                            "floor": float(floor_right.mean())}
-        if clearly_better(hits, floor_hits):
+        if clearly_better(hits, floor_hits, sigmas=2.0):
             self.gate_, self.chosen_ = clone(self.gate).fit(outputs, y), "gate"
         return self
 
