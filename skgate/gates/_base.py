@@ -114,6 +114,11 @@ def get_gate_tags(gate):
     return tags
 
 
+#: fewer labelled samples per expert than this, and cross-validation holds a handful per
+#: fold: a richer choice must then win by two standard deviations instead of one
+FEW_LABELS = 20
+
+
 def clearly_better(hits, than, *, sigmas=1.0, floor=0):
     """Whether one gate routes clearly more held-out samples right than another.
 

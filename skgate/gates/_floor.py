@@ -9,7 +9,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 
-from ._base import BaseGate, clearly_better, get_gate_tags
+from ._base import FEW_LABELS, BaseGate, clearly_better, get_gate_tags
 from ._naive import NaiveConcatGate
 
 
@@ -22,8 +22,9 @@ class FloorGate(BaseGate):
     learned gate on the labels it is given and compares, sample by sample, how
     often it and the floor route each held-out sample right. The learned gate
     (refitted on all the labels) is used only if it wins on clearly more samples
-    than it loses (by more than two standard deviations of a sign test);
-    otherwise the floor routes.
+    than it loses: by more than two standard deviations of a sign test with
+    fewer than 20 labelled samples per expert, by one from 20 on. Otherwise the
+    floor routes.
 
     Parameters
     ----------
@@ -135,7 +136,8 @@ class FloorGate(BaseGate):
         floor_hits = floor_right * self.cv_repeats
         self.cv_scores_ = {"gate": float(hits.mean() / self.cv_repeats),
                            "floor": float(floor_right.mean())}
-        if clearly_better(hits, floor_hits, sigmas=2.0):
+        sigmas = 2.0 if owners.sum(axis=0).min() < FEW_LABELS else 1.0
+        if clearly_better(hits, floor_hits, sigmas=sigmas):
             self.gate_, self.chosen_ = clone(self.gate).fit(outputs, y), "gate"
         return self
 

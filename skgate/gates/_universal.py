@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..utils._seeding import torch_seeded
-from ._base import BaseGate, clearly_better, one_hot
+from ._base import FEW_LABELS, BaseGate, clearly_better, one_hot
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
 
 #: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
@@ -232,8 +232,9 @@ class UniversalGate(BaseGate):
         network per expert on its logits and ``layer``) from 20. From the
         simplest, each level replaces the one chosen so far only if clearly
         more labelled samples are routed better than worse by it when held
-        out: the difference above the square root of their sum for the shift,
-        above twice that (and above one) for the richer levels. With
+        out: the difference above the square root of their sum (for the
+        richer levels also above one, and above twice the square root with
+        fewer than 20 labels per expert). With
         one sample per expert there is no validation: it shifts only if that
         routes more of the labelled samples right. With no labels, ``"none"``.
     mixing : {"hard", "soft"}, default="hard"
@@ -631,11 +632,12 @@ class UniversalGate(BaseGate):
         # no evidence that it will route better
         chosen = "none"
         for level in levels[1:]:
-            # the shift (two numbers per expert pair) at one standard deviation, the
-            # richer levels at two: on an unseen hard pair an affine calibration chosen
-            # on 3-to-0 held-out samples routed 0.014 below energy (docs/benchmarks.md)
+            # the shift (one number per expert) at one standard deviation; the richer
+            # levels at two while there are few labels: on an unseen hard pair an affine
+            # calibration chosen on 3-to-0 held-out samples routed 0.014 below energy
             shift = level == "shift"
-            if clearly_better(hits[level], hits[chosen], sigmas=1.0 if shift else 2.0,
+            sigmas = 2.0 if not shift and counts.min() < FEW_LABELS else 1.0
+            if clearly_better(hits[level], hits[chosen], sigmas=sigmas,
                               floor=0 if shift else 1):
                 chosen = level
         return chosen
