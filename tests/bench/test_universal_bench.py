@@ -90,14 +90,16 @@ def test_transfer_row_and_report(capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("SKGATE_DATA_DIR"), reason="SKGATE_DATA_DIR unset")
 def test_universal_bench_on_real_data():
-    results = run_universal(seeds=(0,), transfer_problems=("mnist_3_7",), budgets=(0, 5),
+    results = run_universal(seeds=(0,), transfer_problems=("mnist_3_7",), budgets=(0, None),
                             draws=1, print_fn=lambda *a: None)
     for row in results["transfer"]:
         gates = row["gates"]
         energy = gates["energy"]["routing"]
         assert gates["UniversalGate.pretrained()"]["routing"] >= energy - 0.005, row["test"]
     budget = {(r["problem"], r["k"], r["gate"]): r["routing"] for r in results["budget"]}
-    energy_b = budget["mnist_cifar10", 5, "energy"]
-    assert budget["mnist_cifar10", 5, "UniversalGate (auto)"] > energy_b + 0.03
-    assert budget["disjoint_mnist", 5, "UniversalGate (auto)"] >= (
-        budget["disjoint_mnist", 5, "energy"] - 0.005)
+    for problem in ("disjoint_mnist", "mnist_cifar10"):
+        energy = budget[problem, 0, "energy"]
+        assert budget[problem, 0, "UniversalGate (auto)"] >= energy - 0.005
+        # with all the gate data (4,000 / 8,000 labels) the calibration learns: 0.97 / 0.998
+        assert budget[problem, "all", "UniversalGate (auto)"] > energy + 0.04
+        assert budget[problem, "all", "PANGate"] > energy + 0.04
