@@ -444,7 +444,8 @@ class AugmentedGate(BaseGate):
         if spatial and np.ndim(X) != 4:
             raise ValueError(
                 f"The augmentations {spatial} need images of shape (n_samples, channels, "
-                f"height, width); the mixture's X has shape {np.shape(X)}."
+                f"height, width); the mixture's samples have shape {np.shape(X)[1:]} "
+                f"(X of {np.ndim(X)} dimensions)."
             )
 
     def augmented_views(self, X):

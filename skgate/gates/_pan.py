@@ -224,7 +224,7 @@ class PANGate(BaseGate):
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
-            device=resolve_device(self.device),
+            device=resolve_device(self.device, type(self).__name__),
             verbose=self.verbose,
             random_state=int(seed),
         )

@@ -620,7 +620,7 @@ class SoftMoE(BaseGate):
             iterator_train__shuffle=True,
             train_split=split,
             callbacks=self._callbacks(),
-            device=resolve_device(self.device),
+            device=resolve_device(self.device, type(self).__name__),
             verbose=int(self.verbose >= 1),
         )
         for callback in self.callbacks or []:

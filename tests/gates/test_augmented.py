@@ -332,8 +332,16 @@ def test_bad_parameters_raise_at_fit():
 def test_spatial_augmentations_need_images():
     tabular = ExpertSet([("e", frozen_linear(np.eye(2), [0, 1]))]).outputs(
         np.ones((3, 2), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"'horizontal_flip', 'sharpen'\] need images.*\(3, 2\)"):
+    with pytest.raises(ValueError, match=r"'horizontal_flip', 'sharpen'\] need images.*\(2,\)"):
         AugmentedGate(["sharpen", "horizontal_flip", "gaussian_noise"]).fit(tabular)
+    # regression: inside a mixture the gate is fitted on one probe sample, whose shape
+    # (1, 64) the message named instead of the samples' (64,)
+    from skgate import MixtureOfExperts
+
+    moe = MixtureOfExperts([("e", frozen_linear(np.eye(2), [0, 1]))],
+                           gate=AugmentedGate(["sharpen"]))
+    with pytest.raises(ValueError, match=r"samples have shape \(2,\) \(X of 2 dimensions\)"):
+        moe.fit(np.ones((5, 2), dtype=np.float32))
     gate = AugmentedGate("gaussian_5", random_state=0).fit(tabular)  # noise works on any shape
     assert gate.route_proba(tabular).shape == (3, 1)
 

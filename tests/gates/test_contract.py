@@ -116,3 +116,19 @@ def test_joint_training_is_recorded_by_the_mixture():
     assert not any(hasattr(e, "jointly_trained_") for _, e in experts)  # inputs untouched
     standalone = SoftMoE("linear", train_experts=True, max_epochs=1)
     assert not hasattr(standalone, "jointly_trained_")
+
+
+@pytest.mark.parametrize("gate", [PANGate(features="logits", device="bogus"),
+                                  SoftMoE("linear", device="bogus")])
+def test_a_bad_device_is_named_before_training(gate):
+    with pytest.raises(ValueError, match=r"device='bogus' is not a torch device"):
+        MixtureOfExperts(_experts(), gate=gate).fit(X, Y)
+
+
+def test_cuda_without_a_gpu_is_named():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="PANGate's device='cuda' needs CUDA"):
+        MixtureOfExperts(_experts(), gate=PANGate(features="logits", device="cuda")).fit(X, Y)
