@@ -628,6 +628,15 @@ class SoftMoE(BaseGate):
                 callback.bind(self, expert_set)
         if any(p.requires_grad for p in module.parameters()):
             self.net_.fit(inputs, y_enc)
+            losses = np.asarray([row.get("train_loss", 0.0) for row in self.net_.history],
+                                dtype=float)
+            if not np.isfinite(losses).all():
+                epoch = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
+                raise ValueError(
+                    f"SoftMoE's training loss became {losses[epoch - 1]} at epoch {epoch}: "
+                    "the mixture it learned predicts nothing meaningful. Check the experts' "
+                    "outputs on X for NaN or infinity, or lower lr."
+                )
         else:  # a fixed gate over frozen experts: nothing to learn, nothing to train
             self.net_ = None
         self.module_ = module if self.net_ is None else self.net_.module_

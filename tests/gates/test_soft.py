@@ -567,3 +567,22 @@ def test_torchvision_model_layer_as_representation():
     assert moe.gate_.module_.experts[0][0].in_features == 512
     assert moe.predict_proba(X[:5]).shape == (5, 2)
     assert set(moe.predict(X)) <= {"a", "b"}
+
+
+class _NaNModule(torch.nn.Module):
+    def __init__(self, n_classes=2):
+        super().__init__()
+        self.linear = torch.nn.Linear(8, n_classes)
+
+    def forward(self, x):
+        return self.linear(x) * torch.tensor(float("nan"))
+
+
+def test_a_nan_training_loss_is_an_error():
+    # regression: SoftMoE trained on a NaN loss, then predicted class 0 for every row
+    X, y, _ = _routing_problem(80)
+    experts = [("a", Expert(_NaNModule, classes=[0, 1], train_split=None, verbose=0)),
+               ("b", Expert(_NaNModule, classes=[2, 3], train_split=None, verbose=0))]
+    gate = SoftMoE("linear", train_experts=True, max_epochs=2, random_state=0)
+    with pytest.raises(ValueError, match="training loss became nan at epoch 1"):
+        MixtureOfExperts(experts, gate=gate).fit(X, y)
