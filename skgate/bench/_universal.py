@@ -33,7 +33,7 @@ from ..gates import (
     universal_features,
 )
 from ..gates._base import get_gate_tags, one_hot
-from ..metrics import oracle_proba, routing_accuracy_score
+from ..metrics import routing_accuracy_score
 from ._evaluate import mean_std
 from ._problems import PROBLEMS, make_problem, trained_experts
 
@@ -60,11 +60,6 @@ def problem_outputs(name, seed, *, data_dir=None, cache_dir=None, layers=()):
         gate=expert_set.outputs(problem.X_gate, layers=layers), y_gate=problem.y_gate,
         test=expert_set.outputs(problem.X_test, layers=layers), y_test=problem.y_test,
     )
-
-
-def subset(outputs, rows):
-    """The outputs of the samples ``rows`` only."""
-    return outputs.subset(rows)
 
 
 def _scores(weights, data):
@@ -134,12 +129,6 @@ def oracle_weights(data):
     return owners / owners.sum(axis=1, keepdims=True)
 
 
-def _oracle_accuracy(data):
-    owners = data.expert_set.owners(data.y_test)
-    proba = oracle_proba(data.expert_set, data.test, owners)
-    return float(np.mean(data.expert_set.classes_[proba.argmax(1)] == data.y_test))
-
-
 def draw(owners, k, rng):
     """Indices of ``k`` labelled samples per expert (all of them when ``k`` is None)."""
     if k is None:
@@ -190,7 +179,7 @@ def budget_rows(data, seed, *, budgets=BUDGETS, draws=3, gates=BUDGET_GATES, pri
                 if rows_ is None or name == "energy":
                     gate.fit(data.gate)
                 else:
-                    gate.fit(subset(data.gate, rows_), data.y_gate[rows_])
+                    gate.fit(data.gate.subset(rows_), data.y_gate[rows_])
                 fit_s.append(time.perf_counter() - start)
                 scores.append(_scores(gate.route_proba(data.test), data))
                 chosen.append(getattr(gate, "calibration_", None))

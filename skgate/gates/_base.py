@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
@@ -128,6 +129,30 @@ def get_gate_tags(gate):
             )
         tags = replace(tags, requires_labels=False, data_free=True)
     return tags
+
+
+def held_out_hits(owners, route, *, cv, repeats, seed):
+    """How often each labelled sample is routed to an owner when it is held out.
+
+    Repeated stratified ``cv``-fold cross-validation (stratified by the first owner;
+    fewer folds when an expert owns fewer samples). ``route(train, test)`` fits on the
+    rows ``train`` and returns the expert chosen for each row of ``test``. The same
+    ``seed`` gives the same folds, so hits of several gates compare sample by sample.
+
+    Returns
+    -------
+    hits : ndarray of shape (n_samples,), or None when an expert owns fewer than two
+        samples (nothing to validate).
+    """
+    strata = owners.argmax(axis=1)
+    n_splits = min(cv, np.bincount(strata, minlength=owners.shape[1]).min())
+    if n_splits < 2:
+        return None
+    folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=repeats, random_state=seed)
+    hits = np.zeros(len(strata))
+    for train, test in folds.split(strata, strata):
+        hits[test] += owners[test, route(train, test)]
+    return hits
 
 
 #: fewer labelled samples per expert than this, and cross-validation holds a handful per

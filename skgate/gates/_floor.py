@@ -5,11 +5,10 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 
-from ._base import FEW_LABELS, BaseGate, clearly_better, get_gate_tags
+from ._base import FEW_LABELS, BaseGate, clearly_better, get_gate_tags, held_out_hits
 from ._naive import NaiveConcatGate
 
 
@@ -118,21 +117,20 @@ class FloorGate(BaseGate):
         owners = outputs.expert_set.owners(y)
         self.floor_ = clone(self._floor()).fit(outputs)
         self.cv_scores_ = {}
-        strata = owners.argmax(axis=1)
-        n_splits = min(self.cv, np.bincount(strata, minlength=owners.shape[1]).min())
         self.gate_, self.chosen_ = None, "floor"
-        if n_splits < 2:
-            return self
+        y = np.asarray(y)
+
+        def fit_and_route(train, test):
+            gate = clone(self.gate).fit(outputs.subset(train), y[train])
+            return gate.route_proba(outputs.subset(test)).argmax(axis=1)
+
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=self.cv_repeats,
-                                        random_state=seed)
-        rows = np.arange(len(strata))
+        hits = held_out_hits(owners, fit_and_route, cv=self.cv, repeats=self.cv_repeats,
+                             seed=seed)
+        if hits is None:  # too few labels to validate
+            return self
+        rows = np.arange(len(owners))
         floor_right = owners[rows, self.floor_.route_proba(outputs).argmax(axis=1)]
-        hits = np.zeros(len(strata))
-        for train, test in folds.split(rows, strata):
-            gate = clone(self.gate).fit(outputs.subset(train), np.asarray(y)[train])
-            routed = gate.route_proba(outputs.subset(test)).argmax(axis=1)
-            hits[test] += owners[test, routed]
         floor_hits = floor_right * self.cv_repeats
         self.cv_scores_ = {"gate": float(hits.mean() / self.cv_repeats),
                            "floor": float(floor_right.mean())}

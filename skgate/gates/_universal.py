@@ -10,14 +10,13 @@ import numpy as np
 import torch
 from scipy.special import softmax
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..utils._seeding import torch_seeded
-from ._base import FEW_LABELS, BaseGate, clearly_better, one_hot
+from ._base import FEW_LABELS, BaseGate, clearly_better, held_out_hits, one_hot
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
 
 #: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
@@ -437,11 +436,11 @@ class UniversalGate(BaseGate):
             net.load_state_dict({k: torch.as_tensor(v) for k, v in correction["state"].items()})
             self._shared = net.requires_grad_(False)
 
-    def _set_calibration(self, level, module):
+    def _set_calibration(self, level, module, n_experts=None):
         self.calibration_ = level
         self._calibrator = module
         if level != "none":
-            self.n_experts_ = self._n_experts_fit
+            self.n_experts_ = n_experts
         elif hasattr(self, "n_experts_"):
             del self.n_experts_
 
@@ -449,7 +448,6 @@ class UniversalGate(BaseGate):
         for fitted in ("calibration_", "_cal_stats"):  # a refit starts afresh
             self.__dict__.pop(fitted, None)
         self._set_correction(self._initial_correction())
-        self._n_experts_fit = outputs.n_experts
         if y is None:
             self.cv_scores_ = {}
             self._set_calibration("none", None)
@@ -460,7 +458,7 @@ class UniversalGate(BaseGate):
         inputs = self._calibration_inputs(outputs, fit=True)
         level = self._choose_calibration(inputs, owners)
         module = None if level == "none" else self._fit_calibration(level, inputs, owners)
-        self._set_calibration(level, module)
+        self._set_calibration(level, module, outputs.n_experts)
         return self
 
     def pretrain(self, problems):
@@ -606,24 +604,24 @@ class UniversalGate(BaseGate):
         counts = owners.sum(axis=0)
         levels = [lv for lv in CALIBRATIONS if counts.min() >= MIN_SAMPLES[lv]
                   and (lv != "activations" or inputs["acts"] is not None)]
-        strata = owners.argmax(axis=1)
-        n_splits = min(self.cv, np.bincount(strata, minlength=owners.shape[1]).min())
-        if n_splits < 2:  # too few labels to validate
-            return self._shift_if_it_helps(inputs, owners) if "shift" in levels else "none"
-        folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=self.cv_repeats,
-                                        random_state=self._seed())
-        scores = inputs["scores"].numpy()
+        seed = self._seed()  # one seed: every level is validated on the same folds
+
+        def route(level):
+            def fit_and_route(train, test):
+                if level == "none":
+                    return inputs["scores"].numpy()[test].argmax(axis=1)
+                module = self._fit_calibration(level, inputs, owners, rows=train)
+                with torch.no_grad():
+                    return module(_rows(inputs, test)).numpy().argmax(axis=1)
+
+            return fit_and_route
+
         hits = {}  # per labelled sample: how often it was routed right when held out
         for level in levels:
-            hits[level] = np.zeros(len(scores))
-            for train, test in folds.split(scores, strata):
-                if level == "none":
-                    s = scores[test]
-                else:
-                    module = self._fit_calibration(level, inputs, owners, rows=train)
-                    with torch.no_grad():
-                        s = module(_rows(inputs, test)).numpy()
-                hits[level][test] += owners[test][np.arange(len(test)), s.argmax(axis=1)]
+            hits[level] = held_out_hits(owners, route(level), cv=self.cv,
+                                        repeats=self.cv_repeats, seed=seed)
+            if hits[level] is None:  # too few labels to validate
+                return self._shift_if_it_helps(inputs, owners) if "shift" in levels else "none"
             self.cv_scores_[level] = float(hits[level].mean() / self.cv_repeats)
         # each level, from the simplest, replaces the one chosen so far only if more
         # labelled samples are routed better by it than worse, by more than one standard

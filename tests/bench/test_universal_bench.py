@@ -13,7 +13,6 @@ from skgate.bench._universal import (
     draw,
     report_universal,
     run_universal,
-    subset,
     transfer_row,
 )
 from skgate.experts import ExpertSet
@@ -51,7 +50,7 @@ def test_draw_takes_k_per_expert():
 
 def test_subset_keeps_logits_and_activations_aligned():
     data = _data()
-    part = subset(data.gate, [4, 1])
+    part = data.gate.subset([4, 1])
     np.testing.assert_array_equal(part.logits[1], data.gate.logits[1][[4, 1]])
     np.testing.assert_array_equal(part.layer("penultimate")[0],
                                   data.gate.layer("penultimate")[0][[4, 1]])

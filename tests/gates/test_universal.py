@@ -146,9 +146,7 @@ def test_calibration_auto_follows_the_number_of_labels():
 
 
 def _subset(outputs, rows):
-    from skgate.bench._universal import subset
-
-    return subset(outputs, rows)
+    return outputs.subset(rows)
 
 
 def test_one_label_per_expert_shifts_only_when_energy_misroutes_one():
