@@ -1,13 +1,13 @@
 """MixtureOfExperts: the meta-estimator that combines experts with a gate."""
 
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, gen_batches
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
@@ -45,6 +45,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         and mislead a learned gate; with ``None`` the gate is fitted on the
         experts' training data, with a warning. Ignored for data-free gates and
         when every expert is frozen (then the gate uses all of ``(X, y)``).
+    chunk_size : int >= 1 or None, default=4096
+        ``predict``, ``predict_proba``, ``route_proba`` and ``route`` process
+        ``X`` this many samples at a time: the experts' outputs, their
+        activations and the gate's work arrays exist for one chunk only, so
+        the memory they take beyond ``X`` and the result does not grow with
+        the number of samples. ``None`` processes ``X`` in one piece. It never
+        changes a result (each expert also runs in its own ``batch_size``
+        batches within a chunk).
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split.
 
@@ -96,13 +104,16 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         "experts": [list],
         "gate": [HasMethods(["fit", "route_proba"]), None],
         "gate_split": [Interval(Real, 0, 1, closed="neither"), None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, experts, gate=None, *, gate_split=None, random_state=None):
+    def __init__(self, experts, gate=None, *, gate_split=None, chunk_size=4096,
+                 random_state=None):
         self.experts = experts
         self.gate = gate
         self.gate_split = gate_split
+        self.chunk_size = chunk_size
         self.random_state = random_state
 
     # -- parameters (as in scikit-learn's VotingClassifier) -----------------------------
@@ -319,11 +330,41 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             )
         return validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
 
-    def _gate_outputs(self, X):
+    def _chunked(self, X, method):
+        """The gate's ``method`` over ``X``, one chunk of ``chunk_size`` samples at a time."""
         X = self._validate_X(X)
-        if self.gate_tags_.trains_experts:  # the gate runs the experts inside its network
-            return self.expert_set_.inputs_only(X)
-        return self._outputs(X)
+        n_samples = len(X)
+        result = None
+        for rows in gen_batches(n_samples, self.chunk_size or n_samples):
+            part = self._predict_chunk(X[rows], method)
+            if result is None:  # filled in place: no list of parts, no concatenated copy
+                result = np.empty((n_samples, *part.shape[1:]), dtype=part.dtype)
+            result[rows] = part
+        return result
+
+    def _predict_chunk(self, X, method):
+        tags = self.gate_tags_
+        if tags.routes_inputs:  # the gate decides from X alone, before any expert runs
+            return self._routed(X, method)
+        if tags.trains_experts:  # the gate runs the experts inside its network
+            outputs = self.expert_set_.inputs_only(X)
+        else:
+            outputs = self._outputs(X)
+        return getattr(self.gate_, method)(outputs)
+
+    def _routed(self, X, method):
+        """Route from ``X``, then run each expert only on the samples it was given."""
+        weights = self.gate_.route_proba(self.expert_set_.inputs_only(X))
+        if method == "route_proba":
+            return weights
+        expert_set = self.expert_set_
+        proba = np.zeros((len(X), len(expert_set.classes_)), dtype=np.float64)
+        for k in range(len(expert_set)):
+            rows = np.flatnonzero(weights[:, k] > 0)
+            if rows.size:  # the same sum, in the same order, as ExpertSet.combine
+                proba[np.ix_(rows, expert_set.columns_[k])] += (
+                    weights[rows, k : k + 1] * expert_set.proba(k, X[rows]))
+        return proba
 
     def expert_outputs(self, X):
         """One forward pass of every expert over ``X``, with what the gate needs.
@@ -337,6 +378,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
     def predict_proba(self, X):
         """Probabilities over ``classes_``: the gate-weighted sum of the experts'.
 
+        ``X`` is processed ``chunk_size`` samples at a time.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
@@ -345,8 +388,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        outputs = self._gate_outputs(X)
-        return self.gate_.predict_proba(outputs)
+        return self._chunked(X, "predict_proba")
 
     def predict(self, X):
         """Predicted labels: ``classes_[argmax(predict_proba(X))]``.
@@ -363,9 +405,11 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def route_proba(self, X):
-        """The gate's weights over the experts, shape ``(n_samples, n_experts)``."""
-        outputs = self._gate_outputs(X)
-        return self.gate_.route_proba(outputs)
+        """The gate's weights over the experts, shape ``(n_samples, n_experts)``.
+
+        ``X`` is processed ``chunk_size`` samples at a time.
+        """
+        return self._chunked(X, "route_proba")
 
     def route(self, X):
         """Index (in ``experts_``) of the expert with the largest weight per sample."""

@@ -7,6 +7,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skgate import MixtureOfExperts
 from skgate.gates import (
     AugmentedGate,
+    FastRouter,
     FloorGate,
     NaiveConcatGate,
     PANGate,
@@ -39,6 +40,9 @@ MIXTURES = [
     _mixture(UniversalGate.pretrained()),
     _mixture(FloorGate(PANGate(features="logits", hidden_layer_sizes=(4,), max_epochs=2,
                                random_state=0), random_state=0)),
+    _mixture(FastRouter(NaiveConcatGate(), max_epochs=3, random_state=0)),
+    _mixture(FastRouter(PANGate(features="logits", hidden_layer_sizes=(4,), max_epochs=2,
+                                random_state=0), top_k=2, max_epochs=3, random_state=0)),
 ]
 
 
@@ -86,6 +90,8 @@ GATES = [
     UniversalGate(),
     UniversalGate(None, features="paper", calibration="none", mixing="soft"),
     FloorGate(PANGate()),
+    FastRouter(),
+    FastRouter(PANGate(), top_k=2, confidence=0.8),
 ]
 
 

@@ -352,3 +352,51 @@ def test_a_module_with_too_few_outputs_names_the_expert():
     with pytest.raises(ValueError, match=r"Expert 'small' could not be trained.*"
                                          r"module__n_classes=5"):
         MixtureOfExperts([("small", small)]).fit(X, y)
+
+
+# -- chunked prediction ------------------------------------------------------------------
+def _chunk_mixture(gate):
+    from skgate.utils._testing import tiny_expert
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    y = np.argmax(X[:, :4], axis=1)
+    experts = [("a", tiny_expert([0, 1], hidden=(8,))),
+               ("b", tiny_expert([2, 3], hidden=(8,), random_state=1))]
+    return MixtureOfExperts(experts, gate=gate, gate_split=0.3, random_state=0).fit(X, y), X
+
+
+@pytest.mark.parametrize("gate", ["naive", "pan", "universal", "soft", "router"])
+def test_chunk_size_changes_no_result_and_bounds_what_the_gate_sees(gate, monkeypatch):
+    from skgate.gates import FastRouter, PANGate, SoftMoE, UniversalGate
+
+    gate = {
+        "naive": NaiveConcatGate(),
+        "pan": PANGate(features="penultimate", max_epochs=2, random_state=0),
+        "universal": UniversalGate(random_state=0),
+        "soft": SoftMoE("embedding", max_epochs=2, random_state=0),
+        "router": FastRouter(NaiveConcatGate(), max_epochs=2, random_state=0),
+    }[gate]
+    moe, X = _chunk_mixture(gate)
+    whole = moe.set_params(chunk_size=None).predict_proba(X)
+    labels = moe.predict(X)
+    seen = []
+    outputs = moe.expert_set_.outputs
+    monkeypatch.setattr(moe.expert_set_, "outputs",
+                        lambda X_, **kw: seen.append(len(X_)) or outputs(X_, **kw))
+    inputs_only = moe.expert_set_.inputs_only
+    monkeypatch.setattr(moe.expert_set_, "inputs_only",
+                        lambda X_: seen.append(len(X_)) or inputs_only(X_))
+    for chunk_size in (1, 7, 300, 1000):
+        seen.clear()
+        moe.set_params(chunk_size=chunk_size)
+        # float32 products round differently with the batch shape (~1e-7), no more
+        np.testing.assert_allclose(moe.predict_proba(X), whole, rtol=0, atol=1e-6)
+        assert max(seen) == min(chunk_size, len(X))
+        np.testing.assert_array_equal(moe.predict(X), labels)
+
+
+def test_chunk_size_is_validated():
+    moe, X = _chunk_mixture(NaiveConcatGate())
+    with pytest.raises(ValueError, match="chunk_size"):
+        moe.set_params(chunk_size=0).fit(X)

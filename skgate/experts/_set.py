@@ -136,37 +136,48 @@ class ExpertSet:
         outputs : ExpertOutputs
         """
         logits, activations = [], []
-        for name, expert in zip(self.names, self.experts):
+        for k, name in enumerate(self.names):
             wanted = layers.get(name, ()) if isinstance(layers, Mapping) else layers
-            try:  # unknown layer names fail here, before any forward pass
-                expert.layer_modules(wanted)
-            except ValueError as exc:
-                raise ValueError(f"Expert {name!r}: {exc}") from None
-            try:
-                z, acts = expert.forward_outputs(X, layers=wanted)
-            except (RuntimeError, ValueError) as exc:
-                raise ValueError(
-                    f"Expert {name!r} could not process the input of shape {np.shape(X)} "
-                    f"(sample shape {np.shape(X)[1:]}): {exc} Check that the mixture's X is in "
-                    "the format the expert's input_transform expects."
-                ) from exc
-            if z.ndim != 2 or z.shape[1] != len(expert.classes_):
-                raise ValueError(
-                    f"Expert {name!r} returned outputs of shape {z.shape}, expected "
-                    f"(n_samples, {len(expert.classes_)}): one column per class."
-                )
-            for what, values in [("logits", z), *acts.items()]:
-                bad = ~np.isfinite(values).all(axis=1)
-                if bad.any():
-                    raise ValueError(
-                        f"Expert {name!r} returned non-finite {what} (NaN or infinity) for "
-                        f"{int(bad.sum())} of {len(bad)} samples (first: sample "
-                        f"{int(np.flatnonzero(bad)[0])}); a gate cannot route on them. Check "
-                        "the input for NaN or infinity, and the expert's weights."
-                    )
+            z, acts = self._forward(k, X, wanted)
             logits.append(z)
             activations.append(acts)
         return ExpertOutputs(self, X, logits, activations)
+
+    def proba(self, k, X):
+        """Expert ``k``'s probabilities over ``X`` (in its own column order), running
+        that expert only."""
+        return softmax(self._forward(k, X, ())[0], axis=1)
+
+    def _forward(self, k, X, layers):
+        """Expert ``k``'s logits and ``layers`` over ``X``, checked."""
+        name, expert = self.names[k], self.experts[k]
+        try:  # unknown layer names fail here, before any forward pass
+            expert.layer_modules(layers)
+        except ValueError as exc:
+            raise ValueError(f"Expert {name!r}: {exc}") from None
+        try:
+            z, acts = expert.forward_outputs(X, layers=layers)
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(
+                f"Expert {name!r} could not process the input of shape {np.shape(X)} "
+                f"(sample shape {np.shape(X)[1:]}): {exc} Check that the mixture's X is in "
+                "the format the expert's input_transform expects."
+            ) from exc
+        if z.ndim != 2 or z.shape[1] != len(expert.classes_):
+            raise ValueError(
+                f"Expert {name!r} returned outputs of shape {z.shape}, expected "
+                f"(n_samples, {len(expert.classes_)}): one column per class."
+            )
+        for what, values in [("logits", z), *acts.items()]:
+            bad = ~np.isfinite(values).all(axis=1)
+            if bad.any():
+                raise ValueError(
+                    f"Expert {name!r} returned non-finite {what} (NaN or infinity) for "
+                    f"{int(bad.sum())} of {len(bad)} samples (first: sample "
+                    f"{int(np.flatnonzero(bad)[0])}); a gate cannot route on them. Check "
+                    "the input for NaN or infinity, and the expert's weights."
+                )
+        return z, acts
 
     def inputs_only(self, X):
         """Outputs holding only the input, for a gate that runs the experts itself

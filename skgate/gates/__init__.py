@@ -24,3 +24,6 @@ __all__ += ["UniversalGate", "CALIBRATIONS", "load_correction", "FEATURE_SETS",
 from ._floor import FloorGate  # noqa: E402
 
 __all__ += ["FloorGate"]
+from ._router import FastRouter  # noqa: E402
+
+__all__ += ["FastRouter"]

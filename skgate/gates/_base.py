@@ -69,6 +69,11 @@ class GateTags:
     any_experts : bool
         The fitted gate works with any set of experts (any number, any label
         spaces), not only the ones it was fitted on, so it can be reused frozen.
+    routes_inputs : bool
+        At predict, the gate decides from the input alone (``outputs.X``), before
+        any expert runs: the mixture asks it for the weights first and runs each
+        expert only on the samples with a non-zero weight for it. ``fit`` still
+        gets every expert's outputs.
     """
 
     requires_labels: bool = False
@@ -77,6 +82,7 @@ class GateTags:
     defines_label_space: bool = False
     expert_layers: tuple | Mapping = ()
     any_experts: bool = False
+    routes_inputs: bool = False
 
 
 def get_gate_tags(gate):
@@ -109,6 +115,11 @@ def get_gate_tags(gate):
         raise ValueError(
             f"{type(inner).__name__} declares itself data-free but also that it "
             f"{'needs labels' if tags.requires_labels else 'trains the experts'}."
+        )
+    if tags.routes_inputs and tags.trains_experts:
+        raise ValueError(
+            f"{type(inner).__name__} declares that it routes from the input alone and also "
+            "that it trains the experts; a router needs fitted experts."
         )
     layers = tags.expert_layers
     values = layers.values() if isinstance(layers, Mapping) else [layers]

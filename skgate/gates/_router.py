@@ -1,0 +1,284 @@
+"""FastRouter: a small network routes each raw input before any expert runs (fast PAN)."""
+
+from dataclasses import replace
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from torch import nn
+from torchvision.transforms.v2 import functional as TF
+
+from ..models import MLP, ThumbnailCNN
+from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
+from ._base import BaseGate, get_gate_tags, one_hot, resolve_device
+
+
+class _Thumbnail(nn.Module):
+    """Resize images to ``size`` x ``size`` (antialiased), then run ``module``."""
+
+    def __init__(self, module, size):
+        super().__init__()
+        self.module = module
+        self.size = size
+
+    def forward(self, x):
+        if x.shape[-2:] != (self.size, self.size):
+            x = TF.resize(x, [self.size, self.size], antialias=True)
+        return self.module(x)
+
+
+class _SeededNet(RNGSafeIterators, NeuralNet):
+    """A skorch net whose ``fit`` seeds torch (initialisation and shuffling)."""
+
+    def __init__(self, *args, random_state=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.random_state = random_state
+
+    def fit(self, X, y=None, **fit_params):
+        with torch_seeded(self.random_state):
+            return super().fit(X, y, **fit_params)
+
+
+class FastRouter(BaseGate):
+    """A small network sends each raw input to an expert; only that expert runs.
+
+    The "fast PAN" of Kang, Chua and Maul: every other gate reads the outputs of
+    all experts, so every prediction runs every expert. This gate learns to
+    imitate a ``teacher`` gate from the raw input alone. At prediction the
+    router runs first, and :class:`~skgate.MixtureOfExperts` then runs each
+    expert only on the samples sent to it, grouped by expert: with ``n``
+    equal experts, a prediction costs about ``1 / n`` of theirs plus the
+    router's.
+
+    In ``fit`` the mixture runs every expert once over the fit data; the
+    teacher is fitted there (unless it is wrapped in
+    :class:`sklearn.frozen.FrozenEstimator`, when it is used as it is) and the
+    router is trained to reproduce its routing weights (soft targets, cross
+    entropy). Where labels are given, the router learns the experts that own
+    each label instead (the teacher's weights among the owners, when several
+    own it): labelled data can make the student better than its teacher. To
+    train the router on a large unlabelled set, fit the teacher on the
+    labelled data first and pass it frozen, then fit the mixture on the
+    unlabelled inputs without ``y``.
+
+    Parameters
+    ----------
+    teacher : gate or None, default=None
+        The gate whose routing the router learns, e.g.
+        :class:`~skgate.gates.PANGate` or a fitted gate in
+        ``FrozenEstimator``. ``None`` means
+        :class:`~skgate.gates.UniversalGate` ``()``: the energy statistic with
+        a shared correction, calibrated on the labels when given.
+    module : {"mlp", "cnn"} or torch.nn.Module, default="mlp"
+        The router network, mapping a batch of inputs to one logit per
+        expert. ``"mlp"``: an :class:`~skgate.models.MLP` with one hidden
+        layer of ``hidden_units``. ``"cnn"``: the thumbnail CNN of the
+        adaptive-fusion paper (:class:`~skgate.models.ThumbnailCNN` with
+        ``filters=(8, 16)``), for images only; more accurate on some
+        problems, several times slower. A module instance is trained as it is
+        given (it must output ``n_experts`` logits).
+    hidden_units : int, default=128
+        Width of the ``"mlp"`` router's hidden layer.
+    thumbnail : int or None, default=16
+        Images (``X`` of shape ``(n, channels, height, width)``) are resized
+        to ``thumbnail`` x ``thumbnail`` pixels (antialiased) before the
+        router sees them, so its cost does not grow with the image size.
+        ``None`` keeps the size. Ignored for inputs that are not images.
+    top_k : int >= 1, default=1
+        How many experts a sample goes to when the router is unsure of it.
+        ``1`` is hard routing: each sample runs exactly one expert.
+    confidence : float in [0, 1], default=0.9
+        With ``top_k > 1``, a sample whose largest router probability reaches
+        ``confidence`` still goes to that expert alone; the others go to their
+        ``top_k`` most likely experts, weighted by the router's probabilities
+        renormalised over them.
+    max_epochs : int, default=10
+    lr : float, default=2e-3
+        Adam's learning rate.
+    batch_size : int, default=128
+    device : str, default="cpu"
+        Where the router trains and runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"``
+        or ``"auto"`` (CUDA when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the teacher (when it has a ``random_state`` left at None, it is
+        not touched) and the router's initialisation and shuffling.
+    verbose : int, default=0
+        skorch's training log.
+
+    Attributes
+    ----------
+    teacher_ : gate
+        The fitted teacher.
+    router_ : skorch.NeuralNet
+        The trained router.
+    teacher_agreement_ : float
+        Share of the fit samples on which the router's top expert is the
+        teacher's (or, with labels, an owner of the label).
+    n_experts_ : int
+        Number of experts the gate was fitted on.
+
+    See Also
+    --------
+    PANGate : A teacher that reads the experts' activations.
+    UniversalGate : The default teacher.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import FastRouter, NaiveConcatGate
+    >>> from skgate.utils._testing import slice_expert
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 4)).astype(np.float32)
+    >>> y = X.argmax(axis=1)
+    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> gate = FastRouter(NaiveConcatGate(), max_epochs=5, random_state=0)
+    >>> moe = MixtureOfExperts(experts, gate=gate).fit(X)
+    >>> moe.route(X[:5]).shape
+    (5,)
+    """
+
+    _parameter_constraints = {
+        "teacher": [HasMethods(["fit", "route_proba"]), None],
+        "module": [StrOptions({"mlp", "cnn"}), nn.Module],
+        "hidden_units": [Interval(Integral, 1, None, closed="left")],
+        "thumbnail": [Interval(Integral, 4, None, closed="left"), None],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "confidence": [Interval(Real, 0, 1, closed="both")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        teacher=None,
+        module="mlp",
+        *,
+        hidden_units=128,
+        thumbnail=16,
+        top_k=1,
+        confidence=0.9,
+        max_epochs=10,
+        lr=2e-3,
+        batch_size=128,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.module = module
+        self.hidden_units = hidden_units
+        self.thumbnail = thumbnail
+        self.top_k = top_k
+        self.confidence = confidence
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _teacher(self):
+        if self.teacher is not None:
+            return self.teacher
+        from ._universal import UniversalGate  # the default teacher; imported late (cycle)
+
+        return UniversalGate()
+
+    def gate_tags(self):
+        teacher = get_gate_tags(self._teacher())
+        return replace(
+            super().gate_tags(), requires_labels=teacher.requires_labels,
+            expert_layers=teacher.expert_layers, routes_inputs=True,
+        )
+
+    # -- fitting ------------------------------------------------------------------------
+    def _fit(self, outputs, y):
+        teacher = self._teacher()
+        if isinstance(teacher, FrozenEstimator):
+            self.teacher_ = teacher
+        else:
+            self.teacher_ = clone(teacher)
+            if "random_state" in self.teacher_.get_params() and \
+                    self.teacher_.get_params()["random_state"] is None:
+                self.teacher_.set_params(random_state=self.random_state)
+            tags = get_gate_tags(self.teacher_)
+            self.teacher_.fit(outputs, None if tags.data_free else y)
+        target = self.teacher_.route_proba(outputs).astype(np.float32)
+        if y is not None:  # labels: the owners (the teacher's choice among several)
+            owners = outputs.expert_set.owners(y)
+            among = target * owners
+            total = among.sum(axis=1, keepdims=True)
+            target = np.where(total > 0, among / np.where(total > 0, total, 1),
+                              owners / owners.sum(axis=1, keepdims=True)).astype(np.float32)
+
+        X = np.asarray(outputs.X, dtype=np.float32)
+        self.router_ = _SeededNet(
+            self._module(X, outputs.n_experts),
+            criterion=nn.CrossEntropyLoss,  # probability targets: soft cross entropy
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            train_split=None,
+            device=resolve_device(self.device, type(self).__name__),
+            verbose=self.verbose,
+            random_state=torch_seed(self.random_state),
+        ).fit(X, target)
+        chosen = self._router_proba(X).argmax(axis=1)
+        self.teacher_agreement_ = float(np.mean(target[np.arange(len(X)), chosen] > 0
+                                                if y is not None else
+                                                chosen == target.argmax(axis=1)))
+        return self
+
+    def _module(self, X, n_experts):
+        images = X.ndim == 4
+        if isinstance(self.module, nn.Module):
+            module = self.module
+        elif self.module == "cnn":
+            if not images:
+                raise ValueError(
+                    f"module='cnn' routes images of shape (n, channels, height, width); X has "
+                    f"shape {X.shape}. Use module='mlp'."
+                )
+            module = ThumbnailCNN(in_channels=X.shape[1], n_outputs=n_experts, filters=(8, 16))
+        else:
+            module = MLP(n_classes=n_experts, hidden_layer_sizes=(int(self.hidden_units),))
+        if images and self.thumbnail is not None:
+            module = _Thumbnail(module, int(self.thumbnail))
+        return module
+
+    # -- routing ------------------------------------------------------------------------
+    def _router_proba(self, X):
+        return softmax(self.router_.predict_proba(np.asarray(X, dtype=np.float32)), axis=1)
+
+    def router_proba(self, outputs):
+        """The router's probability of each expert, ``(n_samples, n_experts)``, from
+        ``outputs.X`` alone (the experts' outputs need not be there)."""
+        check_is_fitted(self)
+        self._check_outputs(outputs, reset=False)
+        return self._router_proba(outputs.X)
+
+    def _route_proba(self, outputs):
+        proba = self._router_proba(outputs.X)
+        weights = one_hot(proba.argmax(axis=1), proba.shape[1])
+        k = min(self.top_k, proba.shape[1])
+        unsure = proba.max(axis=1) < self.confidence
+        if k > 1 and unsure.any():
+            rows = np.flatnonzero(unsure)
+            top = np.argsort(-proba[rows], axis=1, kind="stable")[:, :k]
+            kept = np.zeros((len(rows), proba.shape[1]))
+            np.put_along_axis(kept, top, np.take_along_axis(proba[rows], top, axis=1), axis=1)
+            weights[rows] = kept / kept.sum(axis=1, keepdims=True)
+        return weights

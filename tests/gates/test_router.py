@@ -1,0 +1,125 @@
+"""FastRouter: route from the raw input, then run each expert only on its samples."""
+
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+
+from skgate import MixtureOfExperts
+from skgate.experts import ExpertSet
+from skgate.gates import BaseGate, FastRouter, GateTags, NaiveConcatGate, PANGate, get_gate_tags
+from skgate.utils._testing import slice_expert
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(600, 4)).astype(np.float32)
+Y = X.argmax(axis=1)
+
+
+def _experts():
+    return [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+
+
+class AlwaysFirst(BaseGate):
+    """A (bad) gate that sends every sample to expert 0."""
+
+    def _route_proba(self, outputs):
+        weights = np.zeros((outputs.n_samples, outputs.n_experts))
+        weights[:, 0] = 1
+        return weights
+
+
+def test_router_learns_its_teacher_and_the_mixture_runs_one_expert_per_sample(monkeypatch):
+    teacher = MixtureOfExperts(_experts(), gate=NaiveConcatGate()).fit(X)
+    moe = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), max_epochs=30,
+                                                       random_state=0)).fit(X)
+    assert moe.gate_tags_.routes_inputs
+    assert moe.gate_.teacher_agreement_ > 0.95
+    assert np.mean(moe.route(X) == teacher.route(X)) > 0.95
+
+    rows_run = []
+    original = ExpertSet.proba
+
+    def counting(self, k, X_k):
+        rows_run.append((k, len(X_k)))
+        return original(self, k, X_k)
+
+    monkeypatch.setattr(ExpertSet, "proba", counting)
+    route = moe.route(X)
+    proba = moe.predict_proba(X)
+    # each expert ran once, on exactly the samples routed to it
+    assert sorted(rows_run) == [(0, int(np.sum(route == 0))), (1, int(np.sum(route == 1)))]
+    # the same probabilities as the gate's own combination of every expert's outputs
+    np.testing.assert_array_equal(proba, moe.gate_.predict_proba(moe.expert_outputs(X)))
+
+
+def test_top_k_weights_by_hand(monkeypatch):
+    moe = MixtureOfExperts(
+        [("a", slice_expert(6, 0, [0, 1])), ("b", slice_expert(6, 2, [2, 3])),
+         ("c", slice_expert(6, 4, [4, 5]))],
+        gate=FastRouter(NaiveConcatGate(), top_k=2, confidence=0.9, max_epochs=1,
+                        random_state=0),
+    ).fit(RNG.normal(size=(30, 6)).astype(np.float32))
+    router = np.array([[0.95, 0.03, 0.02], [0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
+    monkeypatch.setattr(FastRouter, "_router_proba", lambda self, X: router[: len(X)])
+    weights = moe.route_proba(np.zeros((3, 6), np.float32))
+    np.testing.assert_allclose(weights, [[1, 0, 0], [0.625, 0.375, 0], [0, 2 / 9, 7 / 9]])
+    # top_k=1: hard routing whatever the confidence
+    moe.gate_.set_params(top_k=1)
+    np.testing.assert_array_equal(moe.route_proba(np.zeros((3, 6), np.float32)),
+                                  [[1, 0, 0], [1, 0, 0], [0, 0, 1]])
+
+
+def test_labels_teach_the_owners_not_the_teacher():
+    # the teacher sends everything to expert 0; with labels the router learns the owners
+    unlabelled = MixtureOfExperts(_experts(), gate=FastRouter(AlwaysFirst(), max_epochs=30,
+                                                              random_state=0)).fit(X)
+    assert np.all(unlabelled.route(X) == 0)
+    labelled = MixtureOfExperts(_experts(), gate=FastRouter(AlwaysFirst(), max_epochs=30,
+                                                            random_state=0)).fit(X, Y)
+    owner = (Y >= 2).astype(int)
+    assert np.mean(labelled.route(X) == owner) > 0.95
+    assert labelled.gate_.teacher_agreement_ > 0.95
+
+
+def test_frozen_teacher_is_used_as_it_is_and_the_given_teacher_is_not_fitted():
+    fitted = MixtureOfExperts(_experts(), gate=NaiveConcatGate()).fit(X).gate_
+    frozen = FrozenEstimator(fitted)
+    moe = MixtureOfExperts(_experts(), gate=FastRouter(frozen, max_epochs=2,
+                                                       random_state=0)).fit(X)
+    assert moe.gate_.teacher_ is frozen
+    pan = PANGate(features="logits", max_epochs=2)
+    moe = MixtureOfExperts(_experts(), gate=FastRouter(pan, max_epochs=2, random_state=0))
+    moe.fit(X, Y)
+    assert not hasattr(pan, "networks_") and hasattr(moe.gate_.teacher_, "networks_")
+
+
+def test_tags_follow_the_teacher():
+    assert get_gate_tags(FastRouter(PANGate())).requires_labels
+    assert get_gate_tags(FastRouter(PANGate())).expert_layers == ("penultimate",)
+    assert not get_gate_tags(FastRouter(NaiveConcatGate())).requires_labels
+    with pytest.raises(ValueError, match="fit requires y"):
+        MixtureOfExperts(_experts(), gate=FastRouter(PANGate())).fit(X)
+
+
+def test_a_router_cannot_also_train_the_experts():
+    class Both(BaseGate):
+        def gate_tags(self):
+            return GateTags(routes_inputs=True, trains_experts=True)
+
+    with pytest.raises(ValueError, match="routes from the input alone"):
+        get_gate_tags(Both())
+
+
+def test_images_are_routed_from_a_thumbnail():
+    images = RNG.random(size=(200, 1, 12, 12)).astype(np.float32)
+    experts = [("a", slice_expert(144, 0, [0, 1])), ("b", slice_expert(144, 2, [2, 3]))]
+    gate = FastRouter(NaiveConcatGate(), thumbnail=8, max_epochs=3, random_state=0)
+    moe = MixtureOfExperts(experts, gate=gate).fit(images)
+    assert type(moe.gate_.router_.module_).__name__ == "_Thumbnail"
+    assert moe.predict(images).shape == (200,)
+
+
+def test_same_random_state_same_router():
+    fit = [MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), max_epochs=3,
+                                                        random_state=3)).fit(X)
+           for _ in range(2)]
+    np.testing.assert_array_equal(fit[0].route_proba(X), fit[1].route_proba(X))
