@@ -1,0 +1,257 @@
+"""Every row of the bad-input table (docs/bad_input.md) is a case here.
+
+Each case builds a bad input, checks the error type and that its message names the
+problem, and ``test_the_docs_table_lists_every_case`` keeps the table in step: every
+case id is a row there, with the same error type and the message fragment checked here.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skgate import Expert, MixtureOfExperts
+from skgate.gates import (
+    AugmentedGate,
+    FastRouter,
+    NaiveConcatGate,
+    PANGate,
+    SoftMoE,
+    load_correction,
+)
+from skgate.metrics import routing_accuracy
+from skgate.models import MLP
+from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "bad_input.md"
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(120, 6)).astype(np.float32)
+Y = np.argmax(X[:, :4], axis=1)
+IMAGES = RNG.random(size=(40, 1, 6, 6)).astype(np.float32)
+
+
+def _frozen():
+    return [("a", slice_expert(6, 0, [0, 1])), ("b", slice_expert(6, 2, [2, 3]))]
+
+
+def _fitted(gate=None):
+    return MixtureOfExperts(_frozen(), gate=gate).fit(X, Y)
+
+
+def _nan_expert():
+    weight = np.full((2, 6), np.nan)
+    return frozen_linear(weight, [0, 1])
+
+
+class _ThreeColumns(torch.nn.Module):
+    """Returns three columns for a two-class expert."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def _bad_file(tmp_path, content):
+    path = tmp_path / "correction.json"
+    path.write_text(content)
+    return path
+
+
+# (id, error type, message fragment, the call that must raise it)
+CASES = [
+    # -- the experts given to the mixture --
+    ("empty experts", ValueError, "experts is empty",
+     lambda: MixtureOfExperts([]).fit(X, Y)),
+    ("expert not a (name, expert) tuple", TypeError, r"must be a list of \(name, Expert\) tuples",
+     lambda: MixtureOfExperts([slice_expert(6, 0, [0, 1])]).fit(X, Y)),
+    ("duplicate expert names", ValueError, "Expert names must be unique",
+     lambda: MixtureOfExperts([("a", slice_expert(6, 0, [0, 1])),
+                               ("a", slice_expert(6, 2, [2, 3]))]).fit(X, Y)),
+    ("expert name with a double underscore", ValueError, "must not contain __",
+     lambda: MixtureOfExperts([("a__b", slice_expert(6, 0, [0, 1]))]).fit(X, Y)),
+    ("an estimator that is not an Expert", TypeError, "experts must be skgate.Expert instances",
+     lambda: MixtureOfExperts([("lr", LogisticRegression())]).fit(X, Y)),
+    ("frozen expert without a trained module", ValueError, "holds no trained module",
+     lambda: MixtureOfExperts([("a", Expert(MLP, classes=[0, 1], frozen=True))]).fit(X, Y)),
+    ("expert listing a class twice", ValueError, "lists a class twice",
+     lambda: MixtureOfExperts([("a", slice_expert(6, 0, [0, 0]))]).fit(X)),
+    ("experts mixing number and string labels", TypeError, "mix label types",
+     lambda: MixtureOfExperts([("a", slice_expert(6, 0, [0, 1])),
+                               ("b", slice_expert(6, 2, ["x", "y"]))]).fit(X)),
+    ("expert module with fewer outputs than classes", ValueError,
+     "its module has fewer outputs than its 4 classes",
+     lambda: MixtureOfExperts([("a", Expert(MLP, module__n_classes=2, classes=[0, 1, 2, 3],
+                                            max_epochs=1, train_split=None,
+                                            criterion=torch.nn.CrossEntropyLoss))]).fit(X, Y)),
+    ("expert returning the wrong number of columns", ValueError,
+     r"returned outputs of shape \(1, 3\), expected \(n_samples, 2\)",
+     lambda: MixtureOfExperts([("a", Expert.from_pretrained(_ThreeColumns(), classes=[0, 1]))])
+     .fit(X)),
+    ("expert returning NaN", ValueError, "Expert 'nan' returned non-finite logits",
+     lambda: MixtureOfExperts([("nan", _nan_expert())]).fit(X)),
+    ("expert that cannot read the input", ValueError, "Expert 'a' could not process the input",
+     lambda: MixtureOfExperts([("a", slice_expert(9, 0, [0, 1]))]).fit(X)),
+    # -- fit's X and y --
+    ("NaN in X", ValueError, "Input X contains NaN",
+     lambda: MixtureOfExperts(_frozen()).fit(np.where(X > 2, np.nan, X), Y)),
+    ("infinity in X", ValueError, "Input X contains infinity",
+     lambda: MixtureOfExperts(_frozen()).fit(np.where(X > 2, np.inf, X), Y)),
+    ("X and y of different lengths", ValueError, "inconsistent numbers of samples",
+     lambda: MixtureOfExperts(_frozen()).fit(X, Y[:-1])),
+    ("continuous y", ValueError, "Unknown label type: continuous",
+     lambda: MixtureOfExperts(_frozen()).fit(X, X[:, 0])),
+    ("a label no expert knows", ValueError, r"\[7\]",
+     lambda: MixtureOfExperts(_frozen(), gate=PANGate(features="logits")).fit(
+         X, np.where(Y == 3, 7, Y))),
+    ("string y for experts with number classes", TypeError,
+     "give y and the experts' classes the same type",
+     lambda: MixtureOfExperts([("a", tiny_expert([0, 1])), ("b", tiny_expert([2, 3]))]).fit(
+         X, np.array(["c0", "c1", "c2", "c3"])[Y])),
+    ("experts to train but no y", ValueError, "is not frozen and must be trained",
+     lambda: MixtureOfExperts([("a", tiny_expert([0, 1]))]).fit(X)),
+    ("a gate that learns from labels but no y", ValueError, "fit requires y",
+     lambda: MixtureOfExperts(_frozen(), gate=PANGate()).fit(X)),
+    # -- the mixture's and the gates' parameters --
+    ("a gate that is not a gate", InvalidParameterError, "The 'gate' parameter",
+     lambda: MixtureOfExperts(_frozen(), gate="energy").fit(X)),
+    ("a scikit-learn estimator as the gate", InvalidParameterError,
+     "must be an object implementing 'fit' and 'route_proba'",
+     lambda: MixtureOfExperts(_frozen(), gate=LogisticRegression()).fit(X, Y)),
+    ("gate_split out of (0, 1)", InvalidParameterError, "The 'gate_split' parameter",
+     lambda: MixtureOfExperts(_frozen(), gate_split=1.5).fit(X, Y)),
+    ("chunk_size 0", InvalidParameterError, "The 'chunk_size' parameter",
+     lambda: MixtureOfExperts(_frozen(), chunk_size=0).fit(X, Y)),
+    ("unknown statistic", InvalidParameterError, "The 'statistic' parameter",
+     lambda: _fitted(NaiveConcatGate(statistic="bogus"))),
+    ("PAN hidden layer of width 0", ValueError, "hidden_layer_sizes must hold positive integers",
+     lambda: _fitted(PANGate(features="logits", hidden_layer_sizes=(0,)))),
+    ("PAN hidden layer of fractional width", ValueError,
+     "hidden_layer_sizes must hold positive integers",
+     lambda: _fitted(PANGate(features="logits", hidden_layer_sizes=(2.7,)))),
+    ("a device torch does not know", ValueError, "device='bogus' is not a torch device",
+     lambda: _fitted(PANGate(features="logits", device="bogus"))),
+    ("CUDA on a machine without it", ValueError, "needs CUDA, which is not available",
+     lambda: _fitted(SoftMoE(device="cuda"))),
+    ("a layer the experts do not have", ValueError, "Unknown layer 'bogus' for expert module Scale",
+     lambda: _fitted(PANGate(features="bogus"))),
+    ("FastRouter's CNN on flat input", ValueError, "module='cnn' routes images",
+     lambda: _fitted(FastRouter(NaiveConcatGate(), module="cnn"))),
+    ("AugmentedGate's image augmentation on flat input", ValueError,
+     r"need images of shape \(n_samples, channels, height, width\)",
+     lambda: MixtureOfExperts(_frozen(), gate=AugmentedGate(augmentations="flips")).fit(X)),
+    # -- predict --
+    ("predict before fit", NotFittedError, "This MixtureOfExperts instance is not fitted yet",
+     lambda: MixtureOfExperts(_frozen()).predict(X)),
+    ("predict with another number of features", ValueError,
+     "X has 5 features, but MixtureOfExperts is expecting 6 features",
+     lambda: _fitted().predict(X[:, :5])),
+    ("predict images of another shape", ValueError,
+     r"X has samples of shape \(1, 3, 12\), but the mixture was fitted on samples of shape "
+     r"\(1, 6, 6\)",
+     lambda: MixtureOfExperts([("a", slice_expert(36, 0, [0, 1]))]).fit(IMAGES).predict(
+         IMAGES.reshape(40, 1, 3, 12))),
+    ("predict on 1-D X", ValueError, "Expected 2D array, got 1D array",
+     lambda: _fitted().predict(X[0])),
+    ("predict with NaN", ValueError, "Input X contains NaN",
+     lambda: _fitted().predict(np.where(X > 2, np.nan, X))),
+    ("predict on no sample", ValueError, "0 sample",
+     lambda: _fitted().predict(X[:0])),
+    # -- gates used on their own --
+    ("a gate given an array", TypeError, "takes the experts' outputs",
+     lambda: NaiveConcatGate().fit(X)),
+    ("a frozen gate that was never fitted", NotFittedError, "is not fitted",
+     lambda: MixtureOfExperts(_frozen(), gate=FrozenEstimator(PANGate())).fit(X)),
+    ("a frozen gate fitted on other experts", ValueError,
+     "was fitted on 2 experts and is bound to them; this mixture has 3",
+     lambda: MixtureOfExperts(
+         [*_frozen(), ("c", slice_expert(6, 4, [4, 5]))],
+         gate=FrozenEstimator(_fitted(PANGate(features="logits", max_epochs=1)).gate_)).fit(X)),
+    ("a correction file that is not JSON", ValueError, "is not a skgate correction file",
+     lambda: load_correction(_bad_file(pytest.tmp_path, "\x80 not json"))),
+    ("a JSON file of another format", ValueError, "not a skgate correction file",
+     lambda: load_correction(_bad_file(pytest.tmp_path, json.dumps({"format": "other"})))),
+    # -- metrics --
+    ("routing accuracy with unknown labels", ValueError, r"\[9\]",
+     lambda: routing_accuracy(_fitted(), X, np.where(Y == 0, 9, Y))),
+    ("routing accuracy of a model that is not a mixture", TypeError,
+     "score a fitted MixtureOfExperts, or a Pipeline that ends in one",
+     lambda: routing_accuracy(LogisticRegression().fit(X, Y), X, Y)),
+]
+
+
+@pytest.fixture(autouse=True)
+def _tmp(tmp_path):
+    pytest.tmp_path = tmp_path  # for the cases that write a file
+    yield
+    del pytest.tmp_path
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_bad_input_gets_a_clear_error(case):
+    _, error, fragment, call = case
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+def _table_rows():
+    rows = {}
+    for line in DOCS.read_text().splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        if line.startswith("|") and len(cells) == 3 and not set(cells[0]) <= set("-: "):
+            cells = [cell.replace("\\|", "|") for cell in cells]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_docs_table_lists_every_case():
+    rows = _table_rows()
+    assert len(CASES) >= 30
+    for name, error, fragment, _ in CASES:
+        assert name in rows, f"docs/bad_input.md has no row {name!r}"
+        documented_error, message = rows[name]
+        assert documented_error == f"`{error.__name__}`", name
+        # the documented message is the text the error really starts with or contains
+        plain = re.sub(r"\\(.)", r"\1", fragment)
+        assert plain in message.replace("`", ""), (name, plain, message)
+    assert set(rows) - {"Input"} == {name for name, *_ in CASES}
+
+
+def write_table(path=DOCS):
+    """Regenerate docs/bad_input.md from the real errors: ``python tests/test_bad_input.py``."""
+    import tempfile
+
+    lines = [
+        "# Bad input and the errors it gets",
+        "",
+        "Each row is a test (`tests/test_bad_input.py`, which also checks that this table",
+        "lists every case with its error type); regenerate the table with",
+        "`python tests/test_bad_input.py`. The message is the error's own text.",
+        "",
+        "| Input | Error | Message |",
+        "| --- | --- | --- |",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        pytest.tmp_path = Path(tmp)
+        for name, error, _, call in CASES:
+            try:
+                call()
+            except error as exc:
+                message = " ".join(str(exc).split()).replace("|", "\\|")
+            else:
+                raise AssertionError(f"{name}: no error")
+            lines.append(f"| {name} | `{error.__name__}` | {message} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    write_table()
