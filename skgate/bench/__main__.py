@@ -55,7 +55,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skgate bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", choices=["naive", "augmented", "pan", "timing", "soft",
-                                          "fusion", "universal"],
+                                          "fusion", "universal", "perf"],
                         help="naive: Table 2 (data-free statistics); augmented: Table 3 "
                         "(test-time augmentation); pan: Tables 4 and 5 (one attribution "
                         "network per expert); timing: predict time of the mixture over its "
@@ -63,7 +63,9 @@ def main(argv=None):
                         "MNIST + CIFAR-10 experiment (SoftMoE); fusion: the adaptive-fusion "
                         "paper's protocol (SoftMoE over frozen representations); universal: "
                         "Table 6 (UniversalGate transfer), new expert sets and the "
-                        "data-budget curve")
+                        "data-budget curve; perf: every gate's predict overhead, time and "
+                        "peak memory against N, fit time, the cost of an augmented pass and "
+                        "fast routing")
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
@@ -97,7 +99,16 @@ def main(argv=None):
                         "mlp_lenet_mnist cifar10_split three_experts)")
     parser.add_argument("--draws", type=int, default=3,
                         help="universal: random draws of the labelled examples per budget")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000],
+                        help="perf: numbers of samples of the time and memory rows")
+    parser.add_argument("--device", default="cpu",
+                        help="perf: cpu, cuda or auto (CUDA when available)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="perf: a quick run on untrained experts and a few hundred "
+                        "samples, to check the command (the figures mean nothing)")
     ns = parser.parse_args(argv)
+    if ns.table == "perf":
+        return _perf(ns)
     if ns.table == "universal":
         return _universal(ns)
     if ns.table == "soft":
@@ -152,6 +163,22 @@ def main(argv=None):
             results.append({k: v for k, v in result.items()
                             if k not in ("moe", "problem_data")})
     report_naive(results)
+    _dump(results, ns.out)
+    return 0
+
+
+def _perf(ns):
+    from ..gates._base import resolve_device
+    from ._perf import report_perf, run_perf
+
+    device = resolve_device(ns.device, "bench perf")
+    options = dict(sizes=ns.sizes, repeats=ns.repeats)
+    if ns.smoke:
+        options = dict(sizes=[200, 400], repeats=1, n_overhead=200, n_fit=300, trained=False)
+    results = [run_perf(problem, data_dir=ns.data_dir, cache_dir=ns.cache_dir, device=device,
+                        print_fn=lambda m: print(m, file=sys.stderr, flush=True), **options)
+               for problem in ns.problems]
+    report_perf(results)
     _dump(results, ns.out)
     return 0
 

@@ -16,7 +16,7 @@ def _expert_passes(experts, X, batch_size, *, transform):
         inputs = []
         with torch.inference_mode():
             for expert in experts:
-                x = torch.from_numpy(X)
+                x = torch.from_numpy(X).to(expert.device)
                 inputs.append(expert.input_transform(x) if expert.input_transform else x)
     start = time.perf_counter()
     with torch.inference_mode():

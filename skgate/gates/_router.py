@@ -236,6 +236,7 @@ class FastRouter(BaseGate):
             verbose=self.verbose,
             random_state=torch_seed(self.random_state),
         ).fit(X, target)
+        self.router_.module_.eval()  # routing runs the module directly (_router_proba)
         chosen = self._router_proba(X).argmax(axis=1)
         self.teacher_agreement_ = float(np.mean(target[np.arange(len(X)), chosen] > 0
                                                 if y is not None else
@@ -261,7 +262,17 @@ class FastRouter(BaseGate):
 
     # -- routing ------------------------------------------------------------------------
     def _router_proba(self, X):
-        return softmax(self.router_.predict_proba(np.asarray(X, dtype=np.float32)), axis=1)
+        # the module directly, in inference mode and large batches: skorch's predict
+        # indexes its Dataset one sample at a time, which cost more than the router itself
+        module = self.router_.module_
+        device = self.router_.device
+        X = np.asarray(X, dtype=np.float32)
+        step = max(self.batch_size, 1024)
+        with torch.inference_mode():
+            logits = [module(torch.from_numpy(np.ascontiguousarray(X[i : i + step]))
+                             .to(device)).float().cpu().numpy()
+                      for i in range(0, len(X), step)]
+        return softmax(np.concatenate(logits), axis=1)
 
     def router_proba(self, outputs):
         """The router's probability of each expert, ``(n_samples, n_experts)``, from
