@@ -111,21 +111,9 @@ class AugmentedGate(BaseGate):
           expert's top class is the top class of its mean logits; ties go to the
           best ``"mean"`` score.
 
-        In skgate's benchmark (``docs/benchmarks.md``) the vote beats the mean
-        for single passes, flips, crops and mixed strengths
-        (``"gaussian_6_stds"``), and loses when several equally strong noise
-        passes outvote the un-augmented one (``"gaussian_5"``, ``"poisson_5"``
-        on MNIST + CIFAR-10). ``"consistency"`` and ``"agreement"`` never raise
-        the accuracy beyond seed noise and lower it a lot under noise, flips and
-        crops: the hypothesis is reversed, the owner's score varies *more*
-        across passes (the lowest spread picks the owner for only 5-30% of the
-        images).
-
-        The defaults are the best trade-off measured over disjoint MNIST and
-        MNIST + CIFAR-10 with LeNet-5 experts: against
-        ``NaiveConcatGate("energy")``, -0.003 and +0.014 accuracy. No setting
-        beats the naive gate on both; ``"gaussian_6_stds"`` with the vote gains
-        the most on MNIST + CIFAR-10 (+0.019) but loses 0.021 on disjoint MNIST.
+        Which aggregation suits which augmentations, and how the defaults were
+        chosen, is measured in the benchmarks page of the documentation
+        (``docs/benchmarks.md``, Table 3).
     statistic : str, default="energy"
         The score of an expert's logits, a key of
         :data:`~skgate.gates.STATISTICS` (the paper used ``"max_logit"``, its

@@ -108,10 +108,9 @@ class UniversalGate(BaseGate):
         if that level is chosen, at prediction.
     alpha : float, default=1.0
         Penalty on the squared weights of a learned shared correction (against
-        the mean routing cross-entropy). Strong on purpose: in skgate's
-        benchmark, weaker penalties gained a little more on the problems the
-        correction was fitted on and lost up to 0.018 on expert sets it had
-        never seen.
+        the mean routing cross-entropy). Strong on purpose: weaker penalties
+        fit the problems the correction was fitted on a little better and
+        transfer worse to expert sets it never saw (``docs/benchmarks.md``).
     calibration_alpha : float, default=2.0
         Penalty on the squared calibration parameters (pulling them to the
         identity), against the routing cross-entropy summed over the labelled
