@@ -1,6 +1,6 @@
 """The problems of the benchmarks, built from ``SKGATE_DATA_DIR``.
 
-Protocol (as in ``shared/reference/prototype-measurements.md``): per seed, a
+Protocol (as in skgate's earlier prototype measurements, see the benchmarks page): per seed, a
 stratified 80/20 split of each training file; each expert trains on the 80% of
 the images of its own classes, gates that learn are fitted on the other 20%
 ("gate data"); everything is tested on the official test sets.
