@@ -4,18 +4,18 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, gen_batches
-from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .experts import Expert, ExpertSet
 from .gates import NaiveConcatGate
 from .gates._base import get_gate_tags
+from .utils._composition import _BaseComposition
+from .utils._param_validation import HasMethods, Interval, fit_context
 from .utils._seeding import torch_seed, torch_seeded
 
 
@@ -167,7 +167,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                     raise ValueError(f"Expert {name!r}: {exc}") from None
 
     # -- fitting ------------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Train the experts that are not frozen, then fit the gate.
 

@@ -12,9 +12,9 @@ from numbers import Real
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._param_validation import Interval, StrOptions
 from ._augmentations import (
     _AUGMENTATIONS,
     AUGMENTATION_SETS,

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit
@@ -21,6 +20,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..experts._expert import encode_labels
 from ..models import ThumbnailCNN
+from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._base import BaseGate, resolve_device
 from ._soft_callbacks import EpochTestScoring

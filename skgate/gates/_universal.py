@@ -9,9 +9,9 @@ import torch
 from scipy.special import softmax
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._base import FEW_LABELS, BaseGate, clearly_better, held_out_hits, one_hot
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
