@@ -11,6 +11,7 @@ from sklearn.utils import Bunch, gen_batches
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .exceptions import SkgateWarning
 from .experts import Expert, ExpertSet
 from .gates import NaiveConcatGate
 from .gates._base import get_gate_tags
@@ -211,7 +212,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                     "The gate is fitted on the data the experts were trained on; their outputs "
                     "there are over-confident. Set gate_split to keep part of the data for "
                     "the gate, or fit frozen experts on separate data.",
-                    UserWarning,
+                    SkgateWarning,
                     stacklevel=3,
                 )
 
@@ -415,7 +416,3 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         """Index (in ``experts_``) of the expert with the largest weight per sample."""
         return self.route_proba(X).argmax(axis=1)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags

@@ -524,8 +524,3 @@ class SoftMoE(BaseGate):
         """The mixture's probabilities over ``classes_``: ``sum_k G(X)_k E_k(X)``."""
         proba = self._forward(outputs)[0]
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags

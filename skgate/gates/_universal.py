@@ -543,8 +543,3 @@ class UniversalGate(BaseGate):
         self.__dict__.update(state)
         if "correction_" in state:
             self._set_correction(state["correction_"])
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
