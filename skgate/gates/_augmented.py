@@ -158,7 +158,14 @@ class AugmentedGate(BaseGate):
     >>> import numpy as np
     >>> from skgate import MixtureOfExperts
     >>> from skgate.gates import AugmentedGate
-    >>> from skgate.utils._testing import frozen_linear
+    >>> import torch
+    >>> from skgate import Expert
+    >>> def frozen_linear(weight, classes):  # a frozen expert: logits = x @ weight.T
+    ...     layer = torch.nn.Linear(len(weight[0]), len(weight), bias=False)
+    ...     with torch.no_grad():
+    ...         layer.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+    ...     return Expert.from_pretrained(torch.nn.Sequential(torch.nn.Flatten(), layer),
+    ...                                   classes=classes)
     >>> left = frozen_linear([[3.0, 0.0], [0.0, 0.0]], classes=[0, 1])
     >>> right = frozen_linear([[0.0, 4.0], [0.0, 0.0]], classes=[2, 3])
     >>> X = np.array([[[[1.0, 0.5]]]], dtype=np.float32)  # (1, 1, 1, 2)

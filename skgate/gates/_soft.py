@@ -18,8 +18,8 @@ from skorch.history import History
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from ..experts._expert import encode_labels
 from ..models import ThumbnailCNN
+from ..utils._labels import encode_labels
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._base import BaseGate, resolve_device

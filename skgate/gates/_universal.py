@@ -156,7 +156,14 @@ class UniversalGate(BaseGate):
     >>> from sklearn.frozen import FrozenEstimator
     >>> from skgate import MixtureOfExperts
     >>> from skgate.gates import UniversalGate
-    >>> from skgate.utils._testing import frozen_linear
+    >>> import torch
+    >>> from skgate import Expert
+    >>> def frozen_linear(weight, classes):  # a frozen expert: logits = x @ weight.T
+    ...     layer = torch.nn.Linear(len(weight[0]), len(weight), bias=False)
+    ...     with torch.no_grad():
+    ...         layer.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+    ...     return Expert.from_pretrained(torch.nn.Sequential(torch.nn.Flatten(), layer),
+    ...                                   classes=classes)
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 2)).astype(np.float32)
     >>> y = np.where(X[:, 0] > 0, 0, 2) + (X[:, 1] > 0)
