@@ -1,4 +1,7 @@
-"""SoftMoE: the trained soft mixture Y = sum_k G(X)_k E_k(X) (second and third papers)."""
+"""SoftMoE: the trained soft mixture Y = sum_k G(X)_k E_k(X) (second and third papers).
+
+The torch modules are in ``_soft_modules.py``, the callbacks in ``_soft_callbacks.py``.
+"""
 
 from collections.abc import Mapping
 from dataclasses import replace
@@ -6,173 +9,34 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EarlyStopping, EpochScoring, ProgressBar
+from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.history import History
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from ..experts._expert import encode_labels
 from ..models import ThumbnailCNN
-from ..utils._seeding import RNGSafeIterators, torch_seeded
+from ..utils._labels import encode_labels
+from ..utils._param_validation import Interval, StrOptions
+from ..utils._seeding import torch_seeded
 from ._base import BaseGate, resolve_device
+from ._soft_callbacks import EpochTestScoring
+from ._soft_modules import (
+    SoftMixtureModule,
+    _EmbeddingGate,
+    _JointExpert,
+    _LabelEmbedding,
+    _log_softmax_union,
+    _Scatter,
+    _SoftNet,
+)
 
 GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
 
-
-# -- torch modules ----------------------------------------------------------------------
-class _Scatter(nn.Module):
-    """Log-softmax of an expert's logits, placed in the mixture's label space.
-
-    Columns the expert does not have get ``-inf`` (probability 0).
-    """
-
-    def __init__(self, columns, n_classes):
-        super().__init__()
-        self.register_buffer("columns", torch.as_tensor(np.asarray(columns), dtype=torch.long))
-        self.n_classes = int(n_classes)
-
-    def forward(self, logits):
-        out = logits.new_full((len(logits), self.n_classes), float("-inf"))
-        return out.index_copy(1, self.columns, F.log_softmax(logits, dim=1))
-
-
-class _JointExpert(nn.Module):
-    """An expert's own module (trained in place) behind its input transform."""
-
-    def __init__(self, module, transform):
-        super().__init__()
-        self.module = module
-        self.transform = transform
-
-    def forward(self, x):
-        return self.module(x if self.transform is None else self.transform(x))
-
-
-class _LabelEmbedding(nn.Module):
-    """Confidence-weighted mean of the embeddings of an expert's top-T labels (eq. 8)."""
-
-    def __init__(self, n_labels, dim, init=None):
-        super().__init__()
-        self.bag = nn.EmbeddingBag(n_labels, dim, mode="sum")
-        if init is not None:
-            with torch.no_grad():
-                self.bag.weight.copy_(torch.as_tensor(init, dtype=torch.float32))
-
-    def forward(self, index, weight):
-        return self.bag(index, per_sample_weights=weight)
-
-
-class _EmbeddingGate(nn.Module):
-    """Per-expert linear embedding, ReLU, mean over experts, linear to K (eq. 6)."""
-
-    def __init__(self, dims, embedding_dim, n_experts):
-        super().__init__()
-        self.embed = nn.ModuleList(nn.Linear(d, embedding_dim) for d in dims)
-        self.out = nn.Linear(embedding_dim, n_experts)
-
-    def forward(self, features):
-        embedded = torch.stack([F.relu(e(h)) for e, h in zip(self.embed, features)])
-        return self.out(embedded.mean(dim=0))
-
-
-class SoftMixtureModule(nn.Module):
-    """``log Y = log sum_k G(X)_k E_k(X)``, and the gate weights ``G(X)``.
-
-    The forward pass takes the named inputs built by :class:`SoftMoE` and
-    returns ``(log_proba, weights)``; skorch uses the first for the loss.
-    """
-
-    def __init__(self, mode, experts, gate, label_embeddings=None):
-        super().__init__()
-        self.mode = mode  # "frozen" (fixed probabilities), "heads" or "joint"
-        self.experts = nn.ModuleList(experts)
-        self.gate = gate
-        self.label_embeddings = None if label_embeddings is None else nn.ModuleList(
-            label_embeddings
-        )
-
-    def _features(self, inputs):
-        n = len(self.experts)
-        features = [inputs[f"h{k}"] for k in range(n) if f"h{k}" in inputs]
-        if self.label_embeddings is not None:
-            features = [
-                torch.cat([h, emb(inputs[f"top{k}"], inputs[f"topw{k}"])], dim=1)
-                for k, (h, emb) in enumerate(zip(features, self.label_embeddings))
-            ]
-        return features
-
-    def forward(self, **inputs):
-        features = self._features(inputs)
-        if self.mode == "heads":
-            log_p = [expert(h) for expert, h in zip(self.experts, features)]
-        elif self.mode == "joint":
-            log_p = [expert(inputs["x"]) for expert in self.experts]
-        else:
-            log_p = [inputs[f"logp{k}"] for k in range(len(self.experts))]
-        log_p = torch.stack(log_p, dim=1)  # (n, K, C)
-        if self.gate is None:  # the fixed gate: weights given with the input
-            weights = inputs["owner"]
-            log_w = torch.log(weights.clamp_min(1e-12))
-        else:
-            gate_in = features if isinstance(self.gate, _EmbeddingGate) else inputs["gate_x"]
-            log_w = F.log_softmax(self.gate(gate_in), dim=1)
-            weights = log_w.exp()
-        return torch.logsumexp(log_w.unsqueeze(2) + log_p, dim=1), weights
-
-
-class _SoftNet(RNGSafeIterators, NeuralNetClassifier):
-    """skorch classifier whose module returns ``(log_proba, weights)``."""
-
-    def get_loss(self, y_pred, y_true, *args, **kwargs):
-        if isinstance(y_pred, tuple):
-            y_pred = y_pred[0]
-        return super().get_loss(y_pred, y_true, *args, **kwargs)
-
-
-class EpochTestScoring(Callback):
-    """Record the mixture's accuracy on held-out data after every epoch.
-
-    Give it to :class:`SoftMoE` in ``callbacks``; the score goes into the
-    gate's ``history_`` under ``name`` (the second paper's test curves).
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, ...)
-        Input in the mixture's format.
-    y : array-like of shape (n_samples,)
-        Labels in the mixture's label space.
-    name : str, default="test_acc"
-    """
-
-    def __init__(self, X, y, name="test_acc"):
-        self.X = X
-        self.y = y
-        self.name = name
-
-    def bind(self, gate, expert_set):
-        """Compute the net inputs once (called by :meth:`SoftMoE.fit`)."""
-        X = np.asarray(self.X, dtype=np.float32)
-        if gate.gate_tags().trains_experts:  # the experts run inside the gate's network
-            outputs = expert_set.inputs_only(X)
-        else:
-            outputs = expert_set.outputs(X, layers=gate.expert_layers())
-        self.inputs_ = gate._inputs(outputs, y=self.y)
-        self.target_ = encode_labels(np.asarray(self.y), gate.classes_)
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        if not hasattr(self, "inputs_"):
-            return
-        log_proba = net.forward(self.inputs_)[0]
-        accuracy = float((log_proba.argmax(dim=1).numpy() == self.target_).mean())
-        net.history.record(self.name, accuracy)
+__all__ = ["GATE_NETS", "EpochTestScoring", "SoftMixtureModule", "SoftMoE"]
 
 
 # -- the gate ---------------------------------------------------------------------------
@@ -459,7 +323,6 @@ class SoftMoE(BaseGate):
     def _inputs(self, outputs, y=None):
         """The named arrays the network reads, for the experts' outputs ``outputs``."""
         inputs = {}
-        n_experts = outputs.n_experts
         if self.heads is not None or self.gate_net == "embedding":
             for k, h in enumerate(outputs.layer(self.features)):
                 inputs[f"h{k}"] = self.scalers_[k].transform(h).astype(np.float32)
@@ -485,7 +348,6 @@ class SoftMoE(BaseGate):
             )
         elif self.gate_net == "thumbnail_cnn":
             inputs["gate_x"] = self._thumbnails(outputs.X)
-        del n_experts
         return inputs
 
     # -- building and training ----------------------------------------------------------
@@ -662,17 +524,3 @@ class SoftMoE(BaseGate):
         """The mixture's probabilities over ``classes_``: ``sum_k G(X)_k E_k(X)``."""
         proba = self._forward(outputs)[0]
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
-
-
-def _log_softmax_union(logits, expert_set, k):
-    """An expert's log-probabilities in the union label space (``-inf`` elsewhere)."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    out = np.full((len(z), len(expert_set.classes_)), -np.inf, dtype=np.float32)
-    out[:, expert_set.columns_[k]] = log_p
-    return out

@@ -1,0 +1,45 @@
+"""skorch callbacks for SoftMoE."""
+
+import numpy as np
+from skorch.callbacks import Callback
+
+from ..utils._labels import encode_labels
+
+
+class EpochTestScoring(Callback):
+    """Record the mixture's accuracy on held-out data after every epoch.
+
+    Give it to :class:`SoftMoE` in ``callbacks``; the score goes into the
+    gate's ``history_`` under ``name`` (the second paper's test curves).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Input in the mixture's format.
+    y : array-like of shape (n_samples,)
+        Labels in the mixture's label space.
+    name : str, default="test_acc"
+    """
+
+    def __init__(self, X, y, name="test_acc"):
+        self.X = X
+        self.y = y
+        self.name = name
+
+    def bind(self, gate, expert_set):
+        """Compute the net inputs once (called by :meth:`SoftMoE.fit`)."""
+        X = np.asarray(self.X, dtype=np.float32)
+        if gate.gate_tags().trains_experts:  # the experts run inside the gate's network
+            outputs = expert_set.inputs_only(X)
+        else:
+            outputs = expert_set.outputs(X, layers=gate.expert_layers())
+        self.inputs_ = gate._inputs(outputs, y=self.y)
+        self.target_ = encode_labels(np.asarray(self.y), gate.classes_)
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        if not hasattr(self, "inputs_"):
+            return
+        log_proba = net.forward(self.inputs_)[0]
+        accuracy = float((log_proba.argmax(dim=1).numpy() == self.target_).mean())
+        net.history.record(self.name, accuracy)
