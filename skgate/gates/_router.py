@@ -8,13 +8,13 @@ import torch
 from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from ..models import MLP
+from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 from ._base import BaseGate, get_gate_tags, one_hot, resolve_device
 
