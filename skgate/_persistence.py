@@ -454,9 +454,19 @@ def _named_types(node, found):
 
 
 def _trusted_names(trusted):
-    names = set(TRUSTED_TYPES)
+    """Import path -> the object given in ``trusted`` (or None: import it by name)."""
+    if isinstance(trusted, (str, type)):
+        trusted = [trusted]
+    names = dict.fromkeys(TRUSTED_TYPES)
     for item in trusted or ():
-        names.add(item if isinstance(item, str) else _path(item))
+        if isinstance(item, str):
+            names.setdefault(item, None)
+        elif isinstance(item, type) or callable(item) and hasattr(item, "__qualname__"):
+            names[_path(item)] = item
+        else:
+            raise TypeError(
+                f"trusted holds {item!r}; give classes, functions or their import paths."
+            )
     return names
 
 
@@ -518,7 +528,15 @@ class _Decoder:
     def resolve(self, name):
         if name not in self.allowed:  # checked for the whole file before; kept as a guard
             raise UntrustedTypeError(f"Untrusted type {name!r}.", [name])
-        obj = _import(name)
+        obj = self.allowed[name]
+        if obj is None:
+            try:
+                obj = _import(name)
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(
+                    f"The file names {name!r}, which cannot be imported here ({exc}). "
+                    "Pass the class itself in trusted=[...], or make it importable."
+                ) from None
         if not (isinstance(obj, type) or callable(obj)) or (
             getattr(obj, "__module__", None) and _path(obj) != name
         ):
