@@ -22,7 +22,6 @@ from ..models import ThumbnailCNN
 from ..utils._labels import encode_labels
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
-from ._base import BaseGate, resolve_device
 from ._soft_callbacks import EpochTestScoring
 from ._soft_modules import (
     SoftMixtureModule,
@@ -33,6 +32,7 @@ from ._soft_modules import (
     _Scatter,
     _SoftNet,
 )
+from ._torch import TorchGate
 
 GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
 
@@ -40,7 +40,7 @@ __all__ = ["GATE_NETS", "EpochTestScoring", "SoftMixtureModule", "SoftMoE"]
 
 
 # -- the gate ---------------------------------------------------------------------------
-class SoftMoE(BaseGate):
+class SoftMoE(TorchGate):
     """A trained soft mixture of experts: ``Y = sum_k G(X)_k E_k(X)``.
 
     The gate network ``G`` and (optionally) the experts' parts are trained
@@ -104,10 +104,16 @@ class SoftMoE(BaseGate):
     top_labels : int, default=5
         T, the number of top predictions the label embedding reads.
     max_epochs : int, default=30
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        The optimizer of the network; its own parameters are given with the
+        prefix ``optimizer__``, as in skorch (for example
+        ``optimizer__momentum=0.9``).
     lr : float, default=1e-3
-        Adam learning rate.
+        The optimizer's learning rate.
     batch_size : int, default=128
     weight_decay : float, default=0.0
+        The optimizer's weight decay (``optimizer__weight_decay`` gives the
+        same; set one or the other).
     validation_fraction : float or None, default=None
         Hold out this stratified fraction of the fit data and record
         ``valid_loss`` / ``valid_acc`` per epoch.
@@ -175,15 +181,11 @@ class SoftMoE(BaseGate):
         "label_embedding": [Interval(Integral, 1, None, closed="left"), dict, None],
         "top_labels": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "callbacks": [list, None],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TorchGate._parameter_constraints,
     }
 
 
@@ -201,6 +203,7 @@ class SoftMoE(BaseGate):
         label_embedding=None,
         top_labels=5,
         max_epochs=30,
+        optimizer=torch.optim.Adam,
         lr=1e-3,
         batch_size=128,
         weight_decay=0.0,
@@ -210,6 +213,7 @@ class SoftMoE(BaseGate):
         device="cpu",
         random_state=None,
         verbose=0,
+        **optimizer_params,
     ):
         self.gate_net = gate_net
         self.heads = heads
@@ -222,6 +226,7 @@ class SoftMoE(BaseGate):
         self.label_embedding = label_embedding
         self.top_labels = top_labels
         self.max_epochs = max_epochs
+        self.optimizer = optimizer
         self.lr = lr
         self.batch_size = batch_size
         self.weight_decay = weight_decay
@@ -231,6 +236,7 @@ class SoftMoE(BaseGate):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self._set_optimizer_params(optimizer_params)
 
     # -- what the mixture needs to know -------------------------------------------------
     def expert_layers(self):
@@ -284,6 +290,15 @@ class SoftMoE(BaseGate):
                     f"train_experts=True would change the frozen experts {frozen}; use "
                     "experts that are not frozen, or train_experts=False."
                 )
+
+    def _optimizer_kwargs(self):
+        kwargs = super()._optimizer_kwargs()
+        if "optimizer__weight_decay" in kwargs and self.weight_decay != 0:
+            raise ValueError(
+                f"SoftMoE got weight_decay={self.weight_decay!r} and optimizer__weight_decay="
+                f"{kwargs['optimizer__weight_decay']!r}; set one or the other."
+            )
+        return {"optimizer__weight_decay": self.weight_decay, **kwargs}
 
     # -- inputs of the network ----------------------------------------------------------
     def _owner_weights(self, outputs, y):
@@ -474,15 +489,14 @@ class SoftMoE(BaseGate):
             # NLL) is exactly -log Y[y]; skorch's NeuralNetClassifier would take the log of
             # the output again with NLLLoss
             criterion=nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            optimizer__weight_decay=self.weight_decay,
+            **self._optimizer_kwargs(),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=split,
             callbacks=self._callbacks(),
-            device=resolve_device(self.device, type(self).__name__),
+            device=self._device(),
             verbose=int(self.verbose >= 1),
         )
         for callback in self.callbacks or []:
