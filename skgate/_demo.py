@@ -1,5 +1,6 @@
 """The main job: two LeNet-5 experts on the embedded MNIST sample, every naive statistic."""
 
+import re
 import sys
 import time
 
@@ -14,6 +15,12 @@ from .gates import STATISTICS, NaiveConcatGate
 from .models import LeNet5
 
 TASKS = {"digits 0-4": [0, 1, 2, 3, 4], "digits 5-9": [5, 6, 7, 8, 9]}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _print_log(text):
+    """skorch's epoch table, without its ANSI colour codes when stdout is not a terminal."""
+    print(text if sys.stdout.isatty() else _ANSI.sub("", text))
 
 
 def lenet_expert(classes, *, in_channels=1, max_epochs=10, lr=0.01, random_state=0, verbose=1,
@@ -28,6 +35,8 @@ def lenet_expert(classes, *, in_channels=1, max_epochs=10, lr=0.01, random_state
     if kwargs.setdefault("optimizer", torch.optim.SGD) is torch.optim.SGD:
         kwargs.setdefault("optimizer__momentum", 0.9)
     callbacks = [ProgressBar()] if verbose and sys.stdout.isatty() else None
+    if verbose:  # a sink other than print prints even with verbose=0
+        kwargs.setdefault("callbacks__print_log__sink", _print_log)
     return Expert(
         LeNet5,
         module__in_channels=in_channels,
