@@ -5,7 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import softmax
 
-from ._expert import encode_labels
+from ..utils._labels import encode_labels
 
 
 def _label_kind(classes):

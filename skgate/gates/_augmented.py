@@ -12,9 +12,9 @@ from numbers import Real
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._param_validation import Interval, StrOptions
 from ._augmentations import (
     _AUGMENTATIONS,
     AUGMENTATION_SETS,
@@ -111,21 +111,9 @@ class AugmentedGate(BaseGate):
           expert's top class is the top class of its mean logits; ties go to the
           best ``"mean"`` score.
 
-        In skgate's benchmark (``docs/benchmarks.md``) the vote beats the mean
-        for single passes, flips, crops and mixed strengths
-        (``"gaussian_6_stds"``), and loses when several equally strong noise
-        passes outvote the un-augmented one (``"gaussian_5"``, ``"poisson_5"``
-        on MNIST + CIFAR-10). ``"consistency"`` and ``"agreement"`` never raise
-        the accuracy beyond seed noise and lower it a lot under noise, flips and
-        crops: the hypothesis is reversed, the owner's score varies *more*
-        across passes (the lowest spread picks the owner for only 5-30% of the
-        images).
-
-        The defaults are the best trade-off measured over disjoint MNIST and
-        MNIST + CIFAR-10 with LeNet-5 experts: against
-        ``NaiveConcatGate("energy")``, -0.003 and +0.014 accuracy. No setting
-        beats the naive gate on both; ``"gaussian_6_stds"`` with the vote gains
-        the most on MNIST + CIFAR-10 (+0.019) but loses 0.021 on disjoint MNIST.
+        Which aggregation suits which augmentations, and how the defaults were
+        chosen, is measured in the benchmarks page of the documentation
+        (``docs/benchmarks.md``, Table 3).
     statistic : str, default="energy"
         The score of an expert's logits, a key of
         :data:`~skgate.gates.STATISTICS` (the paper used ``"max_logit"``, its
@@ -170,7 +158,14 @@ class AugmentedGate(BaseGate):
     >>> import numpy as np
     >>> from skgate import MixtureOfExperts
     >>> from skgate.gates import AugmentedGate
-    >>> from skgate.utils._testing import frozen_linear
+    >>> import torch
+    >>> from skgate import Expert
+    >>> def frozen_linear(weight, classes):  # a frozen expert: logits = x @ weight.T
+    ...     layer = torch.nn.Linear(len(weight[0]), len(weight), bias=False)
+    ...     with torch.no_grad():
+    ...         layer.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+    ...     return Expert.from_pretrained(torch.nn.Sequential(torch.nn.Flatten(), layer),
+    ...                                   classes=classes)
     >>> left = frozen_linear([[3.0, 0.0], [0.0, 0.0]], classes=[0, 1])
     >>> right = frozen_linear([[0.0, 4.0], [0.0, 0.0]], classes=[2, 3])
     >>> X = np.array([[[[1.0, 0.5]]]], dtype=np.float32)  # (1, 1, 1, 2)

@@ -5,12 +5,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
+from ..utils._param_validation import ParamValidationMixin, fit_context
 
 
 def one_hot(index, n_columns):
@@ -215,7 +216,7 @@ def clearly_better(hits, than, *, sigmas=1.0, floor=0):
     return bool(wins - losses > max(sigmas * np.sqrt(wins + losses), floor))
 
 
-class BaseGate(BaseEstimator):
+class BaseGate(ParamValidationMixin, BaseEstimator):
     """Base class of the gates.
 
     A gate is a scikit-learn estimator whose input is not a plain array but an
@@ -277,7 +278,7 @@ class BaseGate(BaseEstimator):
             )
         return outputs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, outputs, y=None):
         """Fit the gate on the experts' outputs.
 

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import numpy as np
 from scipy.special import logsumexp, softmax
-from sklearn.utils._param_validation import StrOptions
 
+from ..utils._param_validation import StrOptions
 from ._base import BaseGate, one_hot
 
 

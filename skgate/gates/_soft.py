@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit
@@ -19,8 +18,9 @@ from skorch.history import History
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from ..experts._expert import encode_labels
 from ..models import ThumbnailCNN
+from ..utils._labels import encode_labels
+from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._base import BaseGate, resolve_device
 from ._soft_callbacks import EpochTestScoring
@@ -524,8 +524,3 @@ class SoftMoE(BaseGate):
         """The mixture's probabilities over ``classes_``: ``sum_k G(X)_k E_k(X)``."""
         proba = self._forward(outputs)[0]
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags

@@ -3,7 +3,7 @@
 import numpy as np
 from skorch.callbacks import Callback
 
-from ..experts._expert import encode_labels
+from ..utils._labels import encode_labels
 
 
 class EpochTestScoring(Callback):
