@@ -11,10 +11,10 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 
 from ..models import MLP
+from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seeded
 from ._base import BaseGate, one_hot, resolve_device
 from ._naive import NaiveConcatGate
