@@ -50,7 +50,8 @@ myst_heading_anchors = 3
 # are not checked offline.
 nitpicky = True
 _EXTERNAL = ("numpy", "np", "sklearn", "torch", "torchvision", "skorch", "matplotlib", "scipy",
-             "json", "pathlib", "collections", "typing", "os")
+             "dask", "dask_ml", "distributed", "joblib", "pickle", "json", "pathlib",
+             "collections", "typing", "os")
 nitpick_ignore_regex = [
     (r"py:.*", r"(%s)(\..*)?" % "|".join(_EXTERNAL)),
 ]
@@ -62,6 +63,9 @@ if os.environ.get("SKGATE_DOCS_INTERSPHINX") == "1":
         "torch": ("https://docs.pytorch.org/docs/stable", None),
         "skorch": ("https://skorch.readthedocs.io/en/stable", None),
         "matplotlib": ("https://matplotlib.org/stable", None),
+        "joblib": ("https://joblib.readthedocs.io/en/stable", None),
+        "dask": ("https://docs.dask.org/en/stable", None),
+        "dask_ml": ("https://ml.dask.org", None),
     }
 else:
     intersphinx_mapping = {}
