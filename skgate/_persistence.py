@@ -45,6 +45,31 @@ class UntrustedTypeError(ValueError):
     ----------
     types : list of str
         The import paths that are neither in the allowlist nor trusted.
+
+    Examples
+    --------
+    Your own torch module is not on skgate's allowlist: ``load`` refuses the
+    file, before importing anything, until you trust the class.
+
+    >>> import os, tempfile, torch
+    >>> import skgate
+    >>> from skgate import Expert, UntrustedTypeError
+    >>> class Net(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.linear = torch.nn.Linear(4, 2)
+    ...
+    ...     def forward(self, x):
+    ...         return self.linear(x)
+    >>> path = os.path.join(tempfile.mkdtemp(), "expert.skgate")
+    >>> skgate.save(Expert.from_pretrained(Net(), classes=[0, 1]), path)
+    >>> try:
+    ...     skgate.load(path)
+    ... except UntrustedTypeError as exc:
+    ...     print(exc.types)
+    ['skgate._persistence.Net']
+    >>> skgate.load(path, trusted=[Net]).module_  # doctest: +ELLIPSIS
+    Net(...)
     """
 
     def __init__(self, message, types=()):

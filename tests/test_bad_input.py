@@ -246,7 +246,7 @@ def write_table(path=DOCS):
             try:
                 call()
             except error as exc:
-                message = " ".join(str(exc).split()).replace("|", "\\|")
+                message = " ".join(str(exc).split()).replace("|", "\\|").replace(tmp, "<dir>")
             else:
                 raise AssertionError(f"{name}: no error")
             lines.append(f"| {name} | `{error.__name__}` | {message} |")

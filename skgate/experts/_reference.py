@@ -1,5 +1,6 @@
 """Reference experts: the papers' LeNet-5 expert, used by the demo and the benchmarks."""
 
+import re
 import sys
 
 import torch
@@ -8,6 +9,13 @@ from skorch.callbacks import ProgressBar
 from ..models import LeNet5
 from ._expert import Expert
 from ._transforms import mnist_transform
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _print_log(text):
+    """skorch's epoch table, without its ANSI colour codes when stdout is not a terminal."""
+    print(text if sys.stdout.isatty() else _ANSI.sub("", text))
 
 
 def lenet_expert(classes, *, in_channels=1, max_epochs=10, lr=0.01, random_state=0, verbose=1,
@@ -22,6 +30,8 @@ def lenet_expert(classes, *, in_channels=1, max_epochs=10, lr=0.01, random_state
     if kwargs.setdefault("optimizer", torch.optim.SGD) is torch.optim.SGD:
         kwargs.setdefault("optimizer__momentum", 0.9)
     callbacks = [ProgressBar()] if verbose and sys.stdout.isatty() else None
+    if verbose:  # a sink other than print prints even with verbose=0
+        kwargs.setdefault("callbacks__print_log__sink", _print_log)
     return Expert(
         LeNet5,
         module__in_channels=in_channels,

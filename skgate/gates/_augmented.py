@@ -139,7 +139,7 @@ class AugmentedGate(BaseGate):
     See Also
     --------
     NaiveConcatGate : The same decision from the un-augmented pass only.
-    MixtureOfExperts : Combines experts with a gate.
+    skgate.MixtureOfExperts : Combines experts with a gate.
 
     Notes
     -----

@@ -25,7 +25,26 @@ LOGIT_FEATURES = ("logits", "logit_stats")
 
 
 def logit_stats(logits):
-    """The paper's output statistics of each row of logits: ``[mean, std, max]``."""
+    """The paper's output statistics of each row of logits: ``[mean, std, max]``.
+
+    ``PANGate(features="logit_stats")`` reads them.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    stats : ndarray of shape (n_samples, 3)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate.gates import logit_stats
+    >>> logit_stats(np.array([[1.0, 3.0], [2.0, 2.0]]))
+    array([[2., 1., 3.],
+           [2., 0., 2.]])
+    """
     return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
 
 

@@ -19,6 +19,22 @@ class EpochTestScoring(Callback):
     y : array-like of shape (n_samples,)
         Labels in the mixture's label space.
     name : str, default="test_acc"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import EpochTestScoring, SoftMoE
+    >>> from skgate.utils._testing import slice_expert
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(120, 4)).astype(np.float32)
+    >>> y = X.argmax(axis=1)
+    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> gate = SoftMoE("linear", max_epochs=3, random_state=0,
+    ...                callbacks=[EpochTestScoring(X[100:], y[100:])])
+    >>> moe = MixtureOfExperts(experts, gate=gate).fit(X[:100], y[:100])
+    >>> len(moe.gate_.history_[:, "test_acc"])  # one accuracy on X[100:] per epoch
+    3
     """
 
     def __init__(self, X, y, name="test_acc"):
@@ -27,7 +43,8 @@ class EpochTestScoring(Callback):
         self.name = name
 
     def bind(self, gate, expert_set):
-        """Compute the net inputs once (called by :meth:`SoftMoE.fit`)."""
+        """Compute the net inputs once (called by the gate's
+        :meth:`~skgate.gates.BaseGate.fit`)."""
         X = np.asarray(self.X, dtype=np.float32)
         if gate.gate_tags().trains_experts:  # the experts run inside the gate's network
             outputs = expert_set.inputs_only(X)

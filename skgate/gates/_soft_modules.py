@@ -69,6 +69,22 @@ class SoftMixtureModule(nn.Module):
 
     The forward pass takes the named inputs built by :class:`SoftMoE` and
     returns ``(log_proba, weights)``; skorch uses the first for the loss.
+
+    Examples
+    --------
+    :class:`SoftMoE` builds and trains it; a fitted gate holds it as ``module_``:
+
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import SoftMixtureModule, SoftMoE
+    >>> from skgate.utils._testing import slice_expert
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 4)).astype(np.float32)
+    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> gate = SoftMoE("linear", max_epochs=2, random_state=0)
+    >>> moe = MixtureOfExperts(experts, gate=gate).fit(X, X.argmax(axis=1))
+    >>> isinstance(moe.gate_.module_, SoftMixtureModule), moe.gate_.module_.mode
+    (True, 'frozen')
     """
 
     def __init__(self, mode, experts, gate, label_embeddings=None):

@@ -30,6 +30,22 @@ def load_correction(path):
     ------
     ValueError
         If the file is not such a JSON file (a pickle is refused, never executed).
+
+    Examples
+    --------
+    Save the correction of the gate shipped with skgate, and read it back
+    (``UniversalGate(path)`` reads such a file too):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skgate.gates import UniversalGate, load_correction
+    >>> gate = UniversalGate.pretrained().estimator  # the fitted gate inside FrozenEstimator
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "correction.json"
+    ...     gate.save_correction(path)
+    ...     correction = load_correction(path)
+    >>> correction["kind"], correction["statistics"] == gate.correction_["statistics"]
+    ('linear', True)
     """
     raw = Path(path).read_bytes()
     try:
