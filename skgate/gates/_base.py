@@ -61,7 +61,10 @@ class GateTags:
         (to check the experts' input format) and without ``y``.
     trains_experts : bool
         The gate trains the experts' modules itself; the mixture only
-        initialises the experts that are not frozen and records them as trained.
+        initialises the experts that are not frozen. The gate trains copies of
+        the modules (it never changes the experts it is given) and exposes them,
+        in the experts' order, as ``expert_modules_``; the mixture puts them in
+        its own experts and records them as trained.
     defines_label_space : bool
         The gate predicts its own label space (``classes_`` from ``y``) instead of
         the union of the experts' classes.

@@ -3,6 +3,7 @@
 The torch modules are in ``_soft_modules.py``, the callbacks in ``_soft_callbacks.py``.
 """
 
+import copy
 from collections.abc import Mapping
 from dataclasses import replace
 from numbers import Integral, Real
@@ -141,6 +142,10 @@ class SoftMoE(TorchGate):
         over frozen experts without heads).
     module_ : SoftMixtureModule
         The mixture's torch module.
+    expert_modules_ : list of torch.nn.Module or None
+        With ``train_experts=True``, the experts' modules trained jointly with
+        the gate: copies, the experts given to ``fit`` are left unchanged (the
+        mixture puts these in its own experts). None otherwise.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` (and ``valid_*``, callbacks'
         scores).
@@ -422,7 +427,9 @@ class SoftMoE(TorchGate):
         if self.train_experts:
             modules = []
             for k, (name, expert) in enumerate(zip(expert_set.names, expert_set.experts)):
-                joint = _JointExpert(expert.module_, expert.input_transform)
+                # a copy: the gate never changes the experts it is given; the mixture puts
+                # the trained copies (expert_modules_) in its own experts
+                joint = _JointExpert(copy.deepcopy(expert.module_), expert.input_transform)
                 with torch.no_grad():  # one sample: fail early and clearly on a wrong width
                     width = joint(torch.as_tensor(inputs["x"][:1])).shape[-1]
                 if width != len(expert_set.columns_[k]):
@@ -435,14 +442,14 @@ class SoftMoE(TorchGate):
             return "joint", modules
         return "frozen", [nn.Identity() for _ in expert_set.experts]
 
-    def _callbacks(self):
+    def _callbacks(self, user_callbacks):
         callbacks = [
             ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
                                        lower_is_better=False)),
         ]
         # before early stopping, which ends training by raising in its on_epoch_end: the
         # user's scores (EpochTestScoring) are then recorded for the last epoch too
-        for i, callback in enumerate(self.callbacks or []):
+        for i, callback in enumerate(user_callbacks):
             callbacks.append((f"user_{i}", callback))
         if self.patience is not None:
             monitor = "valid_loss" if self.validation_fraction else "train_loss"
@@ -473,6 +480,9 @@ class SoftMoE(TorchGate):
         return self
 
     def _build_and_train(self, inputs, y_enc, expert_set, seed):
+        # shallow copies: skorch initialises its callbacks and EpochTestScoring binds its
+        # inputs, on these copies and not on the user's objects
+        user_callbacks = [copy.copy(callback) for callback in self.callbacks or []]
         mode, experts = self._expert_modules(inputs, expert_set)
         module = SoftMixtureModule(
             mode, experts, self._gate_module(inputs, len(expert_set)),
@@ -495,11 +505,11 @@ class SoftMoE(TorchGate):
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=split,
-            callbacks=self._callbacks(),
+            callbacks=self._callbacks(user_callbacks),
             device=self._device(),
             verbose=int(self.verbose >= 1),
         )
-        for callback in self.callbacks or []:
+        for callback in user_callbacks:
             if isinstance(callback, EpochTestScoring):
                 callback.bind(self, expert_set)
         if any(p.requires_grad for p in module.parameters()):
@@ -516,6 +526,8 @@ class SoftMoE(TorchGate):
         else:  # a fixed gate over frozen experts: nothing to learn, nothing to train
             self.net_ = None
         self.module_ = module if self.net_ is None else self.net_.module_
+        self.expert_modules_ = ([joint[0].module for joint in self.module_.experts]
+                                if mode == "joint" else None)
 
     # -- prediction ---------------------------------------------------------------------
     def _forward(self, outputs):
