@@ -17,21 +17,19 @@ from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.history import History
 from torch import nn
-from torchvision.transforms.v2 import functional as TF
 
-from ..models import ThumbnailCNN
 from ..utils._labels import encode_labels
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._soft_callbacks import EpochTestScoring
 from ._soft_modules import (
     SoftMixtureModule,
-    _EmbeddingGate,
-    _JointExpert,
     _LabelEmbedding,
     _log_softmax_union,
-    _Scatter,
     _SoftNet,
+    gate_module,
+    joint_expert_modules,
+    thumbnails,
 )
 from ._torch import TorchGate
 
@@ -324,22 +322,6 @@ class SoftMoE(TorchGate):
             )
         return np.eye(outputs.n_experts, dtype=np.float32)[index]
 
-    def _thumbnails(self, X):
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim == 3:
-            X = X[:, None]
-        if X.ndim != 4:
-            raise ValueError(
-                "gate_net='thumbnail_cnn' needs images of shape (N, C, H, W) or (N, H, W), got "
-                f"samples of shape {X.shape[1:]}."
-            )
-        size = [self.thumbnail_size] * 2
-        chunks = [
-            TF.resize(torch.from_numpy(X[i : i + 1024]), size, antialias=True)
-            for i in range(0, len(X), 1024)
-        ]
-        return torch.cat(chunks).numpy()
-
     def _inputs(self, outputs, y=None):
         """The named arrays the network reads, for the experts' outputs ``outputs``."""
         inputs = {}
@@ -367,25 +349,14 @@ class SoftMoE(TorchGate):
                 outputs.n_samples, -1
             )
         elif self.gate_net == "thumbnail_cnn":
-            inputs["gate_x"] = self._thumbnails(outputs.X)
+            inputs["gate_x"] = thumbnails(outputs.X, self.thumbnail_size)
         return inputs
 
     # -- building and training ----------------------------------------------------------
     def _gate_module(self, inputs, n_experts):
-        if self.gate_net == "fixed":
-            return None
-        if self.gate_net == "embedding":
-            dims = [inputs[f"h{k}"].shape[1] + self._label_dim(k) for k in range(n_experts)]
-            return _EmbeddingGate(dims, self.embedding_dim, n_experts)
-        gate_x = inputs["gate_x"]
-        if self.gate_net == "thumbnail_cnn":
-            return ThumbnailCNN(in_channels=gate_x.shape[1], n_outputs=n_experts)
-        n_in = gate_x.shape[1]
-        if self.gate_net == "linear":
-            return nn.Linear(n_in, n_experts)
-        return nn.Sequential(
-            nn.Linear(n_in, self.hidden_units), nn.ReLU(), nn.Linear(self.hidden_units, n_experts)
-        )
+        label_dims = [self._label_dim(k) for k in range(n_experts)]
+        return gate_module(self.gate_net, inputs, n_experts, hidden_units=self.hidden_units,
+                           embedding_dim=self.embedding_dim, label_dims=label_dims)
 
     def _label_dim(self, k):
         if self.label_embedding is None:
@@ -425,21 +396,9 @@ class SoftMoE(TorchGate):
                 for k in range(len(expert_set))
             ]
         if self.train_experts:
-            modules = []
-            for k, (name, expert) in enumerate(zip(expert_set.names, expert_set.experts)):
-                # a copy: the gate never changes the experts it is given; the mixture puts
-                # the trained copies (expert_modules_) in its own experts
-                joint = _JointExpert(copy.deepcopy(expert.module_), expert.input_transform)
-                with torch.no_grad():  # one sample: fail early and clearly on a wrong width
-                    width = joint(torch.as_tensor(inputs["x"][:1])).shape[-1]
-                if width != len(expert_set.columns_[k]):
-                    raise ValueError(
-                        f"Expert {name!r} returns {width} logits but has "
-                        f"{len(expert_set.columns_[k])} classes; its module must return one "
-                        "logit per class."
-                    )
-                modules.append(nn.Sequential(joint, _Scatter(expert_set.columns_[k], n_classes)))
-            return "joint", modules
+            # copies: the gate never changes the experts it is given; the mixture puts the
+            # trained copies (expert_modules_) in its own experts
+            return "joint", joint_expert_modules(expert_set, inputs["x"][:1], n_classes)
         return "frozen", [nn.Identity() for _ in expert_set.experts]
 
     def _callbacks(self, user_callbacks):
