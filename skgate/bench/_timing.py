@@ -5,6 +5,8 @@ import time
 import numpy as np
 import torch
 
+from ..utils._evaluation import timed
+
 
 def _expert_passes(experts, X, batch_size, *, transform):
     """Each expert's module over ``X`` in batches, in inference mode.
@@ -54,9 +56,7 @@ def predict_overhead(moe, X, *, repeats=5):
     times = {"predict_s": [], "forward_s": [], "forward_transform_s": []}
     moe.predict(X[:batch_size])  # warm-up
     for _ in range(repeats):
-        start = time.perf_counter()
-        moe.predict(X)
-        times["predict_s"].append(time.perf_counter() - start)
+        times["predict_s"].append(timed(moe.predict, X)[1])
         times["forward_s"].append(_expert_passes(experts, X, batch_size, transform=False))
         times["forward_transform_s"].append(_expert_passes(experts, X, batch_size, transform=True))
     result = {key: float(np.median(values)) for key, values in times.items()}

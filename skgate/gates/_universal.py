@@ -23,6 +23,8 @@ from ._universal_modules import (
     _penalty,
     _routing_loss,
     _rows,
+    calibration_stats,
+    calibration_tensors,
     fit_correction,
 )
 
@@ -395,33 +397,10 @@ class UniversalGate(BaseGate):
         logits = outputs.logits
         scores = self._universal_scores(logits)
         f = universal_features(logits, FEATURE_SETS["default"])
-        reads = self._reads_activations(outputs)
-        acts = outputs.layer(self.layer) if reads else None
-
-        def stats(columns):
-            return [(c.mean(0), c.std(0) + 1e-6) for c in columns]
-
+        acts = outputs.layer(self.layer) if self._reads_activations(outputs) else None
         if fit:
-            flat = f.reshape(-1, f.shape[-1])
-            self._cal_stats = {
-                "scores": (scores.mean(), scores.std() + 1e-12),
-                "features": (flat.mean(0), flat.std(0) + 1e-12),
-                "logits": stats(logits), "acts": stats(acts) if reads else None,
-            }
-        st = self._cal_stats
-
-        def standard(columns, pairs):
-            return [torch.as_tensor((np.asarray(c, np.float64) - m) / s)
-                    for c, (m, s) in zip(columns, pairs)]
-
-        # scores in units of their spread (argmax is unchanged), so that the penalty
-        # means the same whatever the experts' logit scale
-        return {
-            "scores": torch.as_tensor((scores - st["scores"][0]) / st["scores"][1]),
-            "features": torch.as_tensor((f - st["features"][0]) / st["features"][1]),
-            "logits": standard(logits, st["logits"]),
-            "acts": standard(acts, st["acts"]) if reads and st["acts"] is not None else None,
-        }
+            self._cal_stats = calibration_stats(scores, f, logits, acts)
+        return calibration_tensors(self._cal_stats, scores, f, logits, acts)
 
     def _reads_activations(self, outputs):
         """Whether the activations level can be used: asked for, and in the outputs."""

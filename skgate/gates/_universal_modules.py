@@ -126,3 +126,34 @@ def fit_correction(problems, statistics, *, kind, hidden_units, alpha, max_iter,
         "hidden_units": hidden_units if kind == "mlp" else 0,
         "feature_mean": mean, "feature_scale": scale, "state": state, "provenance": {},
     }
+
+
+def _column_stats(columns):
+    return [(c.mean(0), c.std(0) + 1e-6) for c in columns]
+
+
+def calibration_stats(scores, features, logits, acts):
+    """Means and spreads of the calibration inputs on the fit data (kept for prediction)."""
+    flat = features.reshape(-1, features.shape[-1])
+    return {
+        "scores": (scores.mean(), scores.std() + 1e-12),
+        "features": (flat.mean(0), flat.std(0) + 1e-12),
+        "logits": _column_stats(logits), "acts": None if acts is None else _column_stats(acts),
+    }
+
+
+def calibration_tensors(stats, scores, features, logits, acts):
+    """The calibration inputs as tensors, standardised with ``stats``."""
+    def standard(columns, pairs):
+        return [torch.as_tensor((np.asarray(c, np.float64) - m) / s)
+                for c, (m, s) in zip(columns, pairs)]
+
+    # scores in units of their spread (argmax is unchanged), so that the penalty
+    # means the same whatever the experts' logit scale
+    return {
+        "scores": torch.as_tensor((scores - stats["scores"][0]) / stats["scores"][1]),
+        "features": torch.as_tensor((features - stats["features"][0]) / stats["features"][1]),
+        "logits": standard(logits, stats["logits"]),
+        "acts": (standard(acts, stats["acts"])
+                 if acts is not None and stats["acts"] is not None else None),
+    }
