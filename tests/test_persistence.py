@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import pickle
 import zipfile
 
@@ -18,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 import skgate
 from skgate import Expert, MixtureOfExperts, UntrustedTypeError
 from skgate.datasets import load_mnist_sample
-from skgate.experts import mnist_transform
+from skgate.experts import image_transform, mnist_transform
 from skgate.gates import (
     AugmentedGate,
     FastRouter,
@@ -28,7 +27,7 @@ from skgate.gates import (
     SoftMoE,
     UniversalGate,
 )
-from skgate.models import LeNet5
+from skgate.models import MLP, LeNet5, SmallResNet, ThumbnailCNN
 from skgate.utils._testing import SizedExpert, tiny_expert
 
 # tiny_expert builds a SizedExpert, a test class outside the allowlist: trusted explicitly
@@ -350,4 +349,37 @@ def test_every_trusted_type_imports():
     for name in skgate.TRUSTED_TYPES:
         assert _path(_import(name)) == name, name
     assert "torchvision.transforms.v2._misc.Lambda" not in skgate.TRUSTED_TYPES
-    assert not os.path.exists("marker")
+
+
+# -- the reference modules and input transforms -----------------------------------------------
+@pytest.mark.parametrize("module, transform", [
+    (lambda: SmallResNet(in_channels=3, n_classes=3),
+     lambda: image_transform(3, size=32, mean=[0.5] * 3, std=[0.2] * 3)),
+    (lambda: ThumbnailCNN(in_channels=1, n_outputs=3), lambda: None),
+    (lambda: LeNet5(n_classes=3, input_size=28),
+     lambda: image_transform(1, size=28, resize="resize")),
+    (lambda: MLP(n_classes=3, hidden_layer_sizes=(5,)), lambda: None),
+], ids=["resnet", "thumbnail", "lenet", "mlp"])
+def test_reference_modules_and_transforms_are_trusted(module, transform, tmp_path):
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).random((6, 1, 28, 28), dtype=np.float32)
+    network = module()
+    network(torch.zeros(1, *X.shape[1:]) if transform() is None else transform()(
+        torch.zeros(1, *X.shape[1:])))  # materialises lazy layers
+    expert = Expert.from_pretrained(network.eval(), classes=[0, 1, 2],
+                                    input_transform=transform())
+    path = tmp_path / "expert.skgate"
+    skgate.save(expert, path)
+    assert skgate.untrusted_types(path) == []
+    np.testing.assert_array_equal(skgate.load(path).predict_proba(X), expert.predict_proba(X))
+
+
+def test_an_expert_trained_with_skorchs_defaults(mnist, tmp_path):
+    # default train_split (ValidSplit), callbacks scoring with a function, a history
+    X, y = mnist
+    expert = Expert(LeNet5, module__n_classes=10, module__input_size=28, max_epochs=1,
+                    lr=0.05, verbose=0, random_state=0).fit(X, y)
+    loaded = _skgate_round_trip(expert, tmp_path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), expert.predict_proba(X))
+    assert loaded.history[-1, "valid_acc"] == expert.history[-1, "valid_acc"]
+    loaded.partial_fit(X[:20], y[:20])  # trains on (a fresh optimiser)
