@@ -4,18 +4,19 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, gen_batches
-from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .exceptions import SkgateWarning
 from .experts import Expert, ExpertSet
 from .gates import NaiveConcatGate
 from .gates._base import get_gate_tags
+from .utils._composition import _BaseComposition
+from .utils._param_validation import HasMethods, Interval, fit_context
 from .utils._seeding import torch_seed, torch_seeded
 
 
@@ -167,7 +168,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                     raise ValueError(f"Expert {name!r}: {exc}") from None
 
     # -- fitting ------------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Train the experts that are not frozen, then fit the gate.
 
@@ -211,7 +212,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                     "The gate is fitted on the data the experts were trained on; their outputs "
                     "there are over-confident. Set gate_split to keep part of the data for "
                     "the gate, or fit frozen experts on separate data.",
-                    UserWarning,
+                    SkgateWarning,
                     stacklevel=3,
                 )
 
@@ -415,7 +416,3 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         """Index (in ``experts_``) of the expert with the largest weight per sample."""
         return self.route_proba(X).argmax(axis=1)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags

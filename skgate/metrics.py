@@ -65,6 +65,33 @@ def oracle_proba(expert_set, outputs, owners):
     """Probabilities of the oracle mixture: each sample goes to the expert(s) owning its label.
 
     With several owners the sample is split evenly among them.
+
+    Parameters
+    ----------
+    expert_set : ExpertSet
+        The experts (a fitted mixture's ``expert_set_``).
+    outputs : ExpertOutputs
+        Their outputs on the samples.
+    owners : ndarray of bool of shape (n_samples, n_experts)
+        ``expert_set.owners(y)``.
+
+    Returns
+    -------
+    proba : ndarray of shape (n_samples, n_classes)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.metrics import oracle_proba
+    >>> from skgate.utils._testing import slice_expert
+    >>> X = np.array([[3, 1, 0, 2], [0, 1, 5, 0]], dtype=np.float32)
+    >>> moe = MixtureOfExperts([("a", slice_expert(4, 0, [0, 1])),
+    ...                         ("b", slice_expert(4, 2, [2, 3]))]).fit(X)
+    >>> owners = moe.expert_set_.owners([3, 1])  # the labels the gate should route by
+    >>> oracle_proba(moe.expert_set_, moe.expert_outputs(X), owners).round(3)
+    array([[0.   , 0.   , 0.119, 0.881],
+           [0.269, 0.731, 0.   , 0.   ]])
     """
     weights = owners / owners.sum(axis=1, keepdims=True)
     return expert_set.combine(outputs.probas, weights)
@@ -75,10 +102,26 @@ def routing_accuracy(moe, X, y):
 
     Examples
     --------
-    >>> from sklearn.model_selection import GridSearchCV  # doctest: +SKIP
-    >>> GridSearchCV(moe, {"gate__statistic": ["energy", "max_logit"]},
-    ...              scoring={"accuracy": "accuracy", "routing": routing_accuracy},
-    ...              refit="routing")  # doctest: +SKIP
+    Two experts whose logits are columns 0-1 and 2-3 of ``X``, so that the
+    expert owning each label is known:
+
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.metrics import routing_accuracy
+    >>> from skgate.utils._testing import slice_expert
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(90, 4)).astype(np.float32)
+    >>> y = X.argmax(axis=1)
+    >>> moe = MixtureOfExperts([("a", slice_expert(4, 0, [0, 1])),
+    ...                         ("b", slice_expert(4, 2, [2, 3]))])
+    >>> round(routing_accuracy(moe.fit(X), X, y), 3)  # energy, the default statistic
+    0.911
+    >>> search = GridSearchCV(moe, {"gate__statistic": ["energy", "max_logit"]},
+    ...                       scoring={"accuracy": "accuracy", "routing": routing_accuracy},
+    ...                       refit="routing", cv=3).fit(X, y)
+    >>> search.best_params_  # the largest logit is the label here: max_logit routes all
+    {'gate__statistic': 'max_logit'}
     """
     X, mixture = _through_pipeline(moe, X)
     return routing_accuracy_score(mixture.expert_set_.owners(y), mixture.route_proba(X))
@@ -87,7 +130,26 @@ def routing_accuracy(moe, X, y):
 def oracle_accuracy(moe, X, y):
     """Scorer: accuracy when every input is sent to the expert that owns its label.
 
-    The upper bound of any hard gate over the same experts.
+    The upper bound of any hard gate over the same experts (with disjoint label
+    sets). It does not depend on the gate.
+
+    Examples
+    --------
+    The inputs with label 1 have their largest logit in the other expert, so
+    the mixture routes them wrong; the oracle does not:
+
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.metrics import oracle_accuracy
+    >>> from skgate.utils._testing import slice_expert
+    >>> X = np.array([[3, 1, 0, 2], [0, 2, 5, 0], [1, 2, 0, 0]], dtype=np.float32)
+    >>> y = np.array([0, 1, 1])
+    >>> moe = MixtureOfExperts([("a", slice_expert(4, 0, [0, 1])),
+    ...                         ("b", slice_expert(4, 2, [2, 3]))]).fit(X)
+    >>> moe.predict(X)
+    array([0, 2, 1])
+    >>> round(moe.score(X, y), 3), oracle_accuracy(moe, X, y)
+    (0.667, 1.0)
     """
     X, mixture = _through_pipeline(moe, X)
     owners = mixture.expert_set_.owners(y)
@@ -277,7 +339,7 @@ def pairwise_kappa(predictions):
 
 
 def correct_count_distribution(y_true, predictions):
-    """Share of the samples that exactly ``k`` models get right, for ``k = 0 .. n_models``.
+    """Share of the samples that exactly ``k`` models get right, for ``k`` from 0 to ``n_models``.
 
     The share at ``k = 0`` is the samples no model gets right (out of reach of
     any combination of them), the share at ``k = n_models`` the samples every

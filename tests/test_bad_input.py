@@ -15,7 +15,6 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils._param_validation import InvalidParameterError
 
 from skgate import Expert, MixtureOfExperts
 from skgate.gates import (
@@ -28,6 +27,7 @@ from skgate.gates import (
 )
 from skgate.metrics import routing_accuracy
 from skgate.models import MLP
+from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "bad_input.md"
@@ -246,7 +246,7 @@ def write_table(path=DOCS):
             try:
                 call()
             except error as exc:
-                message = " ".join(str(exc).split()).replace("|", "\\|")
+                message = " ".join(str(exc).split()).replace("|", "\\|").replace(tmp, "<dir>")
             else:
                 raise AssertionError(f"{name}: no error")
             lines.append(f"| {name} | `{error.__name__}` | {message} |")

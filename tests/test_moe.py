@@ -12,8 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skgate import Expert, MixtureOfExperts
-from skgate._demo import lenet_expert
 from skgate.datasets import load_mnist_sample
+from skgate.experts._reference import lenet_expert
 from skgate.gates import NaiveConcatGate
 from skgate.metrics import oracle_accuracy, routing_accuracy
 from skgate.models import LeNet5

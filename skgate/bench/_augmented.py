@@ -8,7 +8,6 @@ set are computed once and shared by all its aggregations and statistics; the
 gates' own ``route_proba`` does the same computation (a test checks it).
 """
 
-import time
 
 import numpy as np
 from sklearn.base import clone
@@ -17,7 +16,7 @@ from .. import MixtureOfExperts
 from ..gates import AUGMENTATION_SETS, AugmentedGate, NaiveConcatGate, expert_scores
 from ..gates._augmented import AGGREGATIONS
 from ..metrics import routing_accuracy_score
-from ._evaluate import evaluate_gates, format_table, mean_std
+from ..utils._evaluation import evaluate_gates, format_table, mean_std, proba_accuracy, timed
 from ._naive import PAPER_TABLE2, expert_accuracies
 from ._problems import PROBLEMS, make_problem, trained_experts
 
@@ -57,14 +56,12 @@ EXTRA_SETS = {
 
 def _scores(expert_set, outputs, y, owners, weights):
     proba = expert_set.combine(outputs.probas, weights)
-    return {"accuracy": float(np.mean(expert_set.classes_[proba.argmax(1)] == y)),
+    return {"accuracy": proba_accuracy(expert_set.classes_, proba, y),
             "routing": routing_accuracy_score(owners, weights)}
 
 
 def _seconds(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    return timed(fn)[1]
 
 
 def predict_time_per_pass(experts, X, sets, *, repeats=3, seed=0):
@@ -147,9 +144,7 @@ def run_augmented(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir
     sets = [*AUGMENTATION_SETS, *EXTRA_SETS] if sets is None else list(sets)
     problem = make_problem(problem_name, seed, data_dir=data_dir, max_epochs=max_epochs,
                            verbose=verbose)
-    start = time.perf_counter()
-    experts = trained_experts(problem, cache_dir=cache_dir)
-    train_s = time.perf_counter() - start
+    experts, train_s = timed(trained_experts, problem, cache_dir=cache_dir)
     moe = MixtureOfExperts(experts).fit(problem.X_test[:1])
     expert_set = moe.expert_set_
     X, y = problem.X_test, np.asarray(problem.y_test)
@@ -159,9 +154,7 @@ def run_augmented(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir
     rows, penalties, spread = [], [], []
     for name in sets:
         base = AugmentedGate(EXTRA_SETS.get(name, name), random_state=seed).fit(outputs)
-        start = time.perf_counter()
-        passes = base.pass_logits(outputs)
-        passes_s = time.perf_counter() - start
+        passes, passes_s = timed(base.pass_logits, outputs)
         for statistic in STATISTICS:
             for aggregation in AGGREGATIONS:
                 gate = clone(base).set_params(statistic=statistic, aggregation=aggregation)
@@ -182,8 +175,8 @@ def run_augmented(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir
                            **_scores(expert_set, outputs, y, owners, weights)})
     rng = np.random.default_rng(seed)
     subset = rng.permutation(len(X))[:timing_samples]
-    timed = [name for name in sets if name in AUGMENTATION_SETS]  # the extras cost the same
-    timing = predict_time_per_pass(experts, X[subset], timed, repeats=repeats, seed=seed)
+    paper_sets = [name for name in sets if name in AUGMENTATION_SETS]  # the extras cost the same
+    timing = predict_time_per_pass(experts, X[subset], paper_sets, repeats=repeats, seed=seed)
     return {
         "problem": problem_name,
         "seed": seed,

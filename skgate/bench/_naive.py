@@ -1,12 +1,11 @@
 """Table 2 of the universal-gating paper: the data-free statistics, with timing."""
 
-import time
 
 import numpy as np
 
 from .. import MixtureOfExperts
 from ..gates import STATISTICS, NaiveConcatGate
-from ._evaluate import evaluate_gates
+from ..utils._evaluation import evaluate_gates, timed
 from ._problems import make_problem, trained_experts
 from ._timing import predict_overhead
 
@@ -33,9 +32,7 @@ def run_naive(problem_name, seed, *, data_dir=None, max_epochs=10, timing_sample
     """Train (or load) the experts of one problem and seed, and evaluate every statistic."""
     problem = make_problem(problem_name, seed, data_dir=data_dir, max_epochs=max_epochs,
                            verbose=verbose)
-    start = time.perf_counter()
-    experts = trained_experts(problem, cache_dir=cache_dir)
-    train_s = time.perf_counter() - start
+    experts, train_s = timed(trained_experts, problem, cache_dir=cache_dir)
     moe = MixtureOfExperts(experts, gate=NaiveConcatGate()).fit(problem.X_test[:1])
     gates = {stat: NaiveConcatGate(statistic=stat) for stat in STATISTICS}
     rows = evaluate_gates(moe.expert_set_, problem.X_test, problem.y_test, gates)

@@ -1,6 +1,5 @@
 """Tables 4 and 5 of the universal-gating paper: one attribution network per expert (SC1)."""
 
-import time
 
 import numpy as np
 from sklearn.ensemble import StackingClassifier
@@ -9,8 +8,8 @@ from sklearn.linear_model import LogisticRegression
 from .. import MixtureOfExperts
 from ..gates import NaiveConcatGate, PANGate
 from ..metrics import oracle_proba, routing_accuracy_score
-from ._evaluate import mean_std as ms
-from ._evaluate import per_seed
+from ..utils._evaluation import mean_std as ms
+from ..utils._evaluation import per_seed, proba_accuracy, timed
 from ._problems import make_problem, trained_experts
 
 #: features of the bench: (label in the tables, PANGate features)
@@ -37,15 +36,9 @@ def _scores(moe, outputs, owners, y):
     weights = moe.gate_.route_proba(outputs)
     proba = moe.expert_set_.combine(outputs.probas, weights)
     return {
-        "accuracy": float(np.mean(moe.classes_[proba.argmax(1)] == y)),
+        "accuracy": proba_accuracy(moe.classes_, proba, y),
         "routing": routing_accuracy_score(owners, weights),
     }
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def run_pan(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None,
@@ -64,8 +57,8 @@ def run_pan(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None,
 
     for label, features in PAN_FEATURES.items():
         gate = PANGate(features=features, random_state=seed)
-        moe, fit_s = _timed(lambda g=gate: MixtureOfExperts(experts, gate=g).fit(X_gate, y_gate))
-        outputs, _ = _timed(lambda m=moe: m.expert_outputs(X_test))
+        moe, fit_s = timed(lambda g=gate: MixtureOfExperts(experts, gate=g).fit(X_gate, y_gate))
+        outputs, _ = timed(lambda m=moe: m.expert_outputs(X_test))
         owners = moe.expert_set_.owners(y_test)
         attribution = moe.gate_.attribution_proba(outputs) > 0.5
         row = _scores(moe, outputs, owners, y_test)
@@ -76,7 +69,7 @@ def run_pan(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None,
         result["features"][label] = row
         if label == "logits":  # the same outputs serve the oracle and the naive baseline
             proba = oracle_proba(moe.expert_set_, outputs, owners)
-            result["oracle"] = float(np.mean(moe.classes_[proba.argmax(1)] == y_test))
+            result["oracle"] = proba_accuracy(moe.classes_, proba, y_test)
             naive = MixtureOfExperts(experts, gate=NaiveConcatGate()).fit(X_test[:1])
             result["naive_energy"] = _scores(naive, outputs, owners, y_test)
 
@@ -94,11 +87,11 @@ def run_pan(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None,
     # of y at fit but not at predict, and predict fails (20 features at fit, 10 at predict).
     stack = StackingClassifier(experts, final_estimator=LogisticRegression(max_iter=2000),
                                cv="prefit")
-    _, fit_s = _timed(lambda: stack.fit(X_gate, y_gate))
-    y_pred, predict_s = _timed(lambda: stack.predict(X_test))
+    _, fit_s = timed(lambda: stack.fit(X_gate, y_gate))
+    y_pred, predict_s = timed(lambda: stack.predict(X_test))
     pan = MixtureOfExperts(experts, gate=PANGate(features="penultimate", random_state=seed))
-    _, pan_fit_s = _timed(lambda: pan.fit(X_gate, y_gate))
-    pan_pred, pan_predict_s = _timed(lambda: pan.predict(X_test))
+    _, pan_fit_s = timed(lambda: pan.fit(X_gate, y_gate))
+    pan_pred, pan_predict_s = timed(lambda: pan.predict(X_test))
     result["stacking"] = {
         "accuracy": float(np.mean(y_pred == y_test)), "fit_s": fit_s, "predict_s": predict_s,
         "pan_accuracy": float(np.mean(pan_pred == y_test)), "pan_fit_s": pan_fit_s,
@@ -109,7 +102,7 @@ def run_pan(problem_name, seed, *, data_dir=None, max_epochs=10, cache_dir=None,
 
 def report_pan(results, print_fn=print):
     """Print Tables 4 and 5 (mean ± std over seeds) from :func:`run_pan` results."""
-    from ._evaluate import format_table
+    from ..utils._evaluation import format_table
 
     for problem in ("disjoint_mnist", "mnist_cifar10"):
         runs = [r for r in results if r["problem"] == problem]
@@ -199,14 +192,14 @@ def run_pan_variants(problem_name, seed, *, data_dir=None, max_epochs=10, cache_
         if kwargs.get("negatives") == "cifar10":
             kwargs["negatives"] = _cifar_negatives(seed, len(problem.X_gate), data_dir)
         gate = PANGate(random_state=seed, **kwargs)
-        moe, fit_s = _timed(lambda g=gate: MixtureOfExperts(experts, gate=g).fit(
+        moe, fit_s = timed(lambda g=gate: MixtureOfExperts(experts, gate=g).fit(
             problem.X_gate, problem.y_gate))
         outputs = moe.expert_outputs(problem.X_test)
         owners = moe.expert_set_.owners(problem.y_test)
         row = _scores(moe, outputs, owners, problem.y_test)
         if "oracle" not in result:
             proba = oracle_proba(moe.expert_set_, outputs, owners)
-            result["oracle"] = float(np.mean(moe.classes_[proba.argmax(1)] == problem.y_test))
+            result["oracle"] = proba_accuracy(moe.classes_, proba, problem.y_test)
         row["fit_s"] = fit_s
         result["variants"][label] = row
     return result

@@ -1,6 +1,6 @@
 """The problems of the benchmarks, built from ``SKGATE_DATA_DIR``.
 
-Protocol (as in ``shared/reference/prototype-measurements.md``): per seed, a
+Protocol (as in skgate's earlier prototype measurements, see the benchmarks page): per seed, a
 stratified 80/20 split of each training file; each expert trains on the 80% of
 the images of its own classes, gates that learn are fitted on the other 20%
 ("gate data"); everything is tested on the official test sets.
@@ -43,10 +43,11 @@ import torch
 from sklearn.model_selection import train_test_split
 from skorch.callbacks import LRScheduler
 
-from .._demo import lenet_expert
 from ..datasets import load_npz, merge_datasets
 from ..experts import Expert, cifar10_transform, mnist_transform
+from ..experts._reference import lenet_expert
 from ..models import MLP, SmallResNet
+from ._cache import cache_path, frozen_experts, load_modules, save_modules
 
 PROBLEMS = ("disjoint_mnist", "mnist_cifar10")
 #: expert sets for benchmarking a gate on experts it never saw; not in :data:`PROBLEMS`,
@@ -54,7 +55,6 @@ PROBLEMS = ("disjoint_mnist", "mnist_cifar10")
 TRANSFER_PROBLEMS = ("mlp_lenet_mnist", "mnist_3_7", "cifar10_split", "three_experts")
 #: training epochs of an expert that ``max_epochs`` (given as a dict) does not name
 DEFAULT_EPOCHS = 10
-_TRAIN_S = "_train_s"  # key of the training times in a cache file (never an expert's name)
 _MNIST = ("mnist_train20k", "mnist_test")
 _CIFAR10 = ("cifar10_train20k", "cifar10_test")
 
@@ -233,39 +233,20 @@ def trained_experts(problem, *, cache_dir=None, return_train_s=False):
     seconds (the sum of its epochs' durations), None where unknown (a cache file of
     :data:`PROBLEMS`, which holds no times).
     """
-    import os
-    from pathlib import Path
-
     from .. import MixtureOfExperts
 
-    cache_dir = cache_dir or os.environ.get("SKGATE_CACHE_DIR")
-    path = None
-    if cache_dir:
-        path = Path(cache_dir) / cache_file(problem)
+    path = cache_path(cache_dir, cache_file(problem))
     train_s = dict.fromkeys(name for name, _ in problem.experts)
-    if path is not None and path.exists():
-        states = torch.load(path, weights_only=True)
-        modules = []
-        for name, expert in problem.experts:
-            module = expert.initialize().module_
-            module.load_state_dict(states[name])
-            modules.append(module)
-        train_s.update(states.get(_TRAIN_S, {}))
+    cached = load_modules(path, problem.experts)
+    if cached is not None:
+        modules, stored_s = cached
+        train_s.update(stored_s)
     else:
         moe = MixtureOfExperts(problem.experts).fit(problem.X_train, problem.y_train)
         modules = [expert.module_ for expert in moe.experts_]
         train_s = {name: float(np.sum(expert.history_[:, "dur"]))
                    for (name, _), expert in zip(problem.experts, moe.experts_)}
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            states = {name: m.state_dict() for (name, _), m in zip(problem.experts, modules)}
-            if problem.name in TRANSFER_PROBLEMS:
-                states[_TRAIN_S] = train_s
-            torch.save(states, path)
-    experts = [
-        (name, Expert.from_pretrained(module, classes=expert.classes,
-                                      input_transform=expert.input_transform,
-                                      iterator_valid__batch_size=512))
-        for (name, expert), module in zip(problem.experts, modules)
-    ]  # rebuilt from the module alone, whether trained now or loaded from the cache
+        save_modules(path, [name for name, _ in problem.experts], modules,
+                     train_s if problem.name in TRANSFER_PROBLEMS else None)
+    experts = frozen_experts(problem.experts, modules)
     return (experts, train_s) if return_train_s else experts

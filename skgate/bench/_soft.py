@@ -17,7 +17,6 @@ the paper's experts output all 20, which under this gate only changes where
 zeros go.
 """
 
-import time
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from ..datasets import load_npz, merge_datasets
 from ..gates import EpochTestScoring, SoftMoE
 from ..metrics import activation_rate
 from ..models import MLP
-from ._evaluate import mean_std
+from ..utils._evaluation import mean_std, timed
 
 #: the paper's activation-rate table (Figure 2), rows (model, dataset), columns
 #: train expert 1, train expert 2, test expert 1, test expert 2
@@ -102,9 +101,7 @@ def run_soft(*, seeds=(0, 1, 2), data_dir=None, max_epochs=20, print_fn=print):
         run = {"seed": seed, "models": {}}
         for name, moe in make_models(seed, X_test=X_test, y_test=y_test,
                                      max_epochs=max_epochs).items():
-            start = time.perf_counter()
-            moe.fit(X_train, y_train)
-            fit_time = time.perf_counter() - start
+            fit_time = timed(moe.fit, X_train, y_train)[1]
             history = moe.gate_.history_
             entry = {
                 "train_acc": [float(v) for v in history[:, "train_acc"]],

@@ -34,7 +34,7 @@ from ..gates import (
 )
 from ..gates._base import get_gate_tags, one_hot
 from ..metrics import routing_accuracy_score
-from ._evaluate import mean_std
+from ..utils._evaluation import mean_std, proba_accuracy
 from ._problems import PROBLEMS, make_problem, trained_experts
 
 #: Table 6 of the paper (attribution accuracy of the universal network), by (fit, test)
@@ -67,7 +67,7 @@ def _scores(weights, data):
     proba = data.expert_set.combine(data.test.probas, weights)
     return {
         "routing": routing_accuracy_score(owners, weights),
-        "accuracy": float(np.mean(data.expert_set.classes_[proba.argmax(1)] == data.y_test)),
+        "accuracy": proba_accuracy(data.expert_set.classes_, proba, data.y_test),
     }
 
 
@@ -268,7 +268,7 @@ TRANSFER_GATES = ("max_logit", "energy", "paper UPAN", "UniversalGate",
 
 def report_universal(results, print_fn=print):
     """Markdown tables of :func:`run_universal` results."""
-    from ._evaluate import format_table
+    from ..utils._evaluation import format_table
 
     if results["pretrained"]:
         print_fn(f"\nseeds {results['seeds']}; pre-trained correction: "

@@ -11,6 +11,7 @@ from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, Print
 from skorch.dataset import ValidSplit
 from skorch.utils import is_dataset, to_device, to_tensor
 
+from ..utils._labels import encode_labels
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 
 PENULTIMATE = "penultimate"
@@ -19,33 +20,6 @@ PENULTIMATE = "penultimate"
 def _encoded_accuracy(net, X, y):
     """Accuracy of the output column indices against encoded targets (skorch scoring)."""
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
-
-
-def encode_labels(y, classes, *, who="expert"):
-    """Return the column index of each label of ``y`` in ``classes``.
-
-    Raises a ``ValueError`` naming the labels that are not in ``classes``.
-    """
-    y = np.asarray(y)
-    classes = np.asarray(classes)
-    try:
-        sorter = np.argsort(classes, kind="stable")
-        pos = np.searchsorted(classes, y, sorter=sorter)
-    except TypeError as exc:
-        raise TypeError(
-            f"The labels of y ({y.dtype}) cannot be compared with the classes of the {who} "
-            f"({classes.dtype}); use labels of one type."
-        ) from exc
-    pos = np.clip(pos, 0, len(classes) - 1)
-    idx = sorter[pos]
-    unknown = classes[idx] != y
-    if np.any(unknown):
-        missing = np.unique(y[unknown])
-        raise ValueError(
-            f"y contains labels unknown to the {who}: {missing[:10].tolist()}"
-            f"{' ...' if len(missing) > 10 else ''}; the known classes are {classes.tolist()}."
-        )
-    return idx.astype(np.int64)
 
 
 def _last_linear(module):

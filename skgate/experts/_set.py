@@ -5,7 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import softmax
 
-from ._expert import encode_labels
+from ..utils._labels import encode_labels
 
 
 def _label_kind(classes):
@@ -30,6 +30,26 @@ class ExpertOutputs:
         were not run (:meth:`ExpertSet.inputs_only`).
     activations : list of dict of str to ndarray
         Each expert's requested activations, flattened to 2-D.
+
+    Examples
+    --------
+    Two experts whose logits are columns 0-1 and 2-3 of ``X``:
+
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.utils._testing import slice_expert
+    >>> X = np.array([[3, 1, 0, 2], [0, 1, 5, 0]], dtype=np.float32)
+    >>> moe = MixtureOfExperts([("a", slice_expert(4, 0, [0, 1])),
+    ...                         ("b", slice_expert(4, 2, [2, 3]))]).fit(X)
+    >>> outputs = moe.expert_outputs(X)
+    >>> outputs.n_experts, outputs.n_samples
+    (2, 2)
+    >>> outputs.logits[1]
+    array([[0., 2.],
+           [5., 0.]], dtype=float32)
+    >>> outputs.probas[1].round(3)
+    array([[0.119, 0.881],
+           [0.993, 0.007]], dtype=float32)
     """
 
     def __init__(self, expert_set, X, logits, activations):
@@ -97,6 +117,28 @@ class ExpertSet:
         The union of the experts' classes, sorted.
     columns_ : list of ndarray of int
         For each expert, the index in ``classes_`` of each of its output columns.
+
+    Examples
+    --------
+    A fitted mixture holds its experts as an ``ExpertSet`` (``expert_set_``):
+
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.utils._testing import slice_expert
+    >>> X = np.array([[3, 1, 0, 2], [0, 1, 5, 0]], dtype=np.float32)
+    >>> moe = MixtureOfExperts([("a", slice_expert(4, 0, [0, 1])),
+    ...                         ("b", slice_expert(4, 2, [2, 3]))]).fit(X)
+    >>> expert_set = moe.expert_set_
+    >>> expert_set.names, expert_set.classes_
+    (['a', 'b'], array([0, 1, 2, 3]))
+    >>> expert_set.owners([1, 2])
+    array([[ True, False],
+           [False,  True]])
+    >>> outputs = expert_set.outputs(X)
+    >>> weights = np.array([[1.0, 0.0], [0.0, 1.0]])  # the first input to a, the second to b
+    >>> expert_set.combine(outputs.probas, weights).round(3)
+    array([[0.881, 0.119, 0.   , 0.   ],
+           [0.   , 0.   , 0.993, 0.007]])
     """
 
     def __init__(self, named_experts):

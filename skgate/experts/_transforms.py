@@ -104,7 +104,8 @@ def image_transform(channels, size=None, mean=None, std=None, resize="pad"):
     The transform takes a float batch tensor ``(N, C, H, W)`` in [0, 1], with ``C`` = 1 or 3
     and any size, and applies, in this order:
 
-    1. channel conversion to ``channels`` (see :class:`ConvertChannels`);
+    1. channel conversion to ``channels`` (grey to RGB by replication, RGB to grey by the
+       ITU-R 601 luminance);
     2. size conversion to ``size``: ``resize="pad"`` centre-crops, which zero-pads smaller
        images (28 -> 32 adds 2 pixels on each side) and crops larger ones;
        ``resize="resize"`` interpolates (bilinear, antialiased);

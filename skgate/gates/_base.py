@@ -5,12 +5,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
+from ..utils._param_validation import ParamValidationMixin, fit_context
 
 
 def one_hot(index, n_columns):
@@ -74,6 +75,15 @@ class GateTags:
         any expert runs: the mixture asks it for the weights first and runs each
         expert only on the samples with a non-zero weight for it. ``fit`` still
         gets every expert's outputs.
+
+    Examples
+    --------
+    >>> from skgate.gates import NaiveConcatGate, PANGate, get_gate_tags
+    >>> get_gate_tags(NaiveConcatGate()).data_free
+    True
+    >>> tags = get_gate_tags(PANGate(features="logits"))
+    >>> tags.requires_labels, tags.data_free
+    (True, False)
     """
 
     requires_labels: bool = False
@@ -98,6 +108,27 @@ def get_gate_tags(gate):
         If ``gate`` is not a :class:`BaseGate` (or a frozen one).
     ValueError
         If the tags contradict each other.
+
+    Examples
+    --------
+    A :class:`~skgate.gates.PANGate` learns from labels, unless it is fitted and frozen:
+
+    >>> import numpy as np
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from skgate.gates import PANGate, get_gate_tags
+    >>> get_gate_tags(PANGate()).requires_labels
+    True
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.utils._testing import slice_expert
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4)).astype(np.float32)
+    >>> y = X.argmax(axis=1)
+    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> pan = PANGate(features="logits", max_epochs=2, random_state=0)
+    >>> fitted = MixtureOfExperts(experts, gate=pan).fit(X, y).gate_
+    >>> tags = get_gate_tags(FrozenEstimator(fitted))
+    >>> tags.requires_labels, tags.data_free
+    (False, True)
     """
     inner = gate.estimator if isinstance(gate, FrozenEstimator) else gate
     if not isinstance(inner, BaseGate):
@@ -185,7 +216,7 @@ def clearly_better(hits, than, *, sigmas=1.0, floor=0):
     return bool(wins - losses > max(sigmas * np.sqrt(wins + losses), floor))
 
 
-class BaseGate(BaseEstimator):
+class BaseGate(ParamValidationMixin, BaseEstimator):
     """Base class of the gates.
 
     A gate is a scikit-learn estimator whose input is not a plain array but an
@@ -196,6 +227,28 @@ class BaseGate(BaseEstimator):
     Subclasses implement ``_fit(outputs, y)`` and ``_route_proba(outputs)``,
     declare what they need in :meth:`gate_tags`, and may request activations
     through :meth:`expert_layers`.
+
+    Examples
+    --------
+    A new data-free gate: the expert with the largest logit answers.
+
+    >>> from dataclasses import replace
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import BaseGate
+    >>> from skgate.utils._testing import slice_expert
+    >>> class LargestLogitGate(BaseGate):
+    ...     def gate_tags(self):
+    ...         return replace(super().gate_tags(), data_free=True)
+    ...
+    ...     def _route_proba(self, outputs):
+    ...         scores = np.stack([z.max(axis=1) for z in outputs.logits], axis=1)
+    ...         return np.eye(outputs.n_experts)[scores.argmax(axis=1)]
+    >>> X = np.array([[3, 1, 0, 2], [0, 1, 5, 0]], dtype=np.float32)
+    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> moe = MixtureOfExperts(experts, gate=LargestLogitGate()).fit(X)
+    >>> moe.route(X), moe.predict(X)
+    (array([0, 1]), array([0, 2]))
     """
 
     _parameter_constraints: dict = {}
@@ -225,7 +278,7 @@ class BaseGate(BaseEstimator):
             )
         return outputs
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, outputs, y=None):
         """Fit the gate on the experts' outputs.
 

@@ -6,8 +6,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
 
+from ..utils._param_validation import HasMethods, Interval
 from ._base import FEW_LABELS, BaseGate, clearly_better, get_gate_tags, held_out_hits
 from ._naive import NaiveConcatGate
 

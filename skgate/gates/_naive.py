@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import numpy as np
 from scipy.special import logsumexp, softmax
-from sklearn.utils._param_validation import StrOptions
 
+from ..utils._param_validation import StrOptions
 from ._base import BaseGate, one_hot
 
 
@@ -77,6 +77,19 @@ def expert_scores(logits, statistic):
     -------
     scores : ndarray of shape (n_samples, n_experts)
         Undefined values (a ratio over a zero sum) are ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate.gates import expert_scores
+    >>> logits = [np.array([[3.0, 1.0], [0.0, 1.0]]),        # expert 0: 2 classes
+    ...           np.array([[0.0, 2.0, 1.0], [5.0, 0.0, 0.0]])]  # expert 1: 3 classes
+    >>> expert_scores(logits, "max_logit")
+    array([[3., 2.],
+           [1., 5.]])
+    >>> expert_scores(logits, "energy").round(3)  # logsumexp of each expert's logits
+    array([[3.127, 2.408],
+           [1.313, 5.013]])
     """
     total = sum(z.sum(axis=1) for z in logits)
     scores = np.stack([STATISTICS[statistic](z, total) for z in logits], axis=1)
@@ -126,7 +139,7 @@ class NaiveConcatGate(BaseGate):
 
     See Also
     --------
-    MixtureOfExperts : Combines experts with a gate.
+    skgate.MixtureOfExperts : Combines experts with a gate.
 
     Examples
     --------

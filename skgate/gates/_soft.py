@@ -1,4 +1,7 @@
-"""SoftMoE: the trained soft mixture Y = sum_k G(X)_k E_k(X) (second and third papers)."""
+"""SoftMoE: the trained soft mixture Y = sum_k G(X)_k E_k(X) (second and third papers).
+
+The torch modules are in ``_soft_modules.py``, the callbacks in ``_soft_callbacks.py``.
+"""
 
 from collections.abc import Mapping
 from dataclasses import replace
@@ -6,177 +9,38 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EarlyStopping, EpochScoring, ProgressBar
+from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.history import History
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from ..experts._expert import encode_labels
 from ..models import ThumbnailCNN
-from ..utils._seeding import RNGSafeIterators, torch_seeded
-from ._base import BaseGate, resolve_device
+from ..utils._labels import encode_labels
+from ..utils._param_validation import Interval, StrOptions
+from ..utils._seeding import torch_seeded
+from ._soft_callbacks import EpochTestScoring
+from ._soft_modules import (
+    SoftMixtureModule,
+    _EmbeddingGate,
+    _JointExpert,
+    _LabelEmbedding,
+    _log_softmax_union,
+    _Scatter,
+    _SoftNet,
+)
+from ._torch import TorchGate
 
 GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
 
-
-# -- torch modules ----------------------------------------------------------------------
-class _Scatter(nn.Module):
-    """Log-softmax of an expert's logits, placed in the mixture's label space.
-
-    Columns the expert does not have get ``-inf`` (probability 0).
-    """
-
-    def __init__(self, columns, n_classes):
-        super().__init__()
-        self.register_buffer("columns", torch.as_tensor(np.asarray(columns), dtype=torch.long))
-        self.n_classes = int(n_classes)
-
-    def forward(self, logits):
-        out = logits.new_full((len(logits), self.n_classes), float("-inf"))
-        return out.index_copy(1, self.columns, F.log_softmax(logits, dim=1))
-
-
-class _JointExpert(nn.Module):
-    """An expert's own module (trained in place) behind its input transform."""
-
-    def __init__(self, module, transform):
-        super().__init__()
-        self.module = module
-        self.transform = transform
-
-    def forward(self, x):
-        return self.module(x if self.transform is None else self.transform(x))
-
-
-class _LabelEmbedding(nn.Module):
-    """Confidence-weighted mean of the embeddings of an expert's top-T labels (eq. 8)."""
-
-    def __init__(self, n_labels, dim, init=None):
-        super().__init__()
-        self.bag = nn.EmbeddingBag(n_labels, dim, mode="sum")
-        if init is not None:
-            with torch.no_grad():
-                self.bag.weight.copy_(torch.as_tensor(init, dtype=torch.float32))
-
-    def forward(self, index, weight):
-        return self.bag(index, per_sample_weights=weight)
-
-
-class _EmbeddingGate(nn.Module):
-    """Per-expert linear embedding, ReLU, mean over experts, linear to K (eq. 6)."""
-
-    def __init__(self, dims, embedding_dim, n_experts):
-        super().__init__()
-        self.embed = nn.ModuleList(nn.Linear(d, embedding_dim) for d in dims)
-        self.out = nn.Linear(embedding_dim, n_experts)
-
-    def forward(self, features):
-        embedded = torch.stack([F.relu(e(h)) for e, h in zip(self.embed, features)])
-        return self.out(embedded.mean(dim=0))
-
-
-class SoftMixtureModule(nn.Module):
-    """``log Y = log sum_k G(X)_k E_k(X)``, and the gate weights ``G(X)``.
-
-    The forward pass takes the named inputs built by :class:`SoftMoE` and
-    returns ``(log_proba, weights)``; skorch uses the first for the loss.
-    """
-
-    def __init__(self, mode, experts, gate, label_embeddings=None):
-        super().__init__()
-        self.mode = mode  # "frozen" (fixed probabilities), "heads" or "joint"
-        self.experts = nn.ModuleList(experts)
-        self.gate = gate
-        self.label_embeddings = None if label_embeddings is None else nn.ModuleList(
-            label_embeddings
-        )
-
-    def _features(self, inputs):
-        n = len(self.experts)
-        features = [inputs[f"h{k}"] for k in range(n) if f"h{k}" in inputs]
-        if self.label_embeddings is not None:
-            features = [
-                torch.cat([h, emb(inputs[f"top{k}"], inputs[f"topw{k}"])], dim=1)
-                for k, (h, emb) in enumerate(zip(features, self.label_embeddings))
-            ]
-        return features
-
-    def forward(self, **inputs):
-        features = self._features(inputs)
-        if self.mode == "heads":
-            log_p = [expert(h) for expert, h in zip(self.experts, features)]
-        elif self.mode == "joint":
-            log_p = [expert(inputs["x"]) for expert in self.experts]
-        else:
-            log_p = [inputs[f"logp{k}"] for k in range(len(self.experts))]
-        log_p = torch.stack(log_p, dim=1)  # (n, K, C)
-        if self.gate is None:  # the fixed gate: weights given with the input
-            weights = inputs["owner"]
-            log_w = torch.log(weights.clamp_min(1e-12))
-        else:
-            gate_in = features if isinstance(self.gate, _EmbeddingGate) else inputs["gate_x"]
-            log_w = F.log_softmax(self.gate(gate_in), dim=1)
-            weights = log_w.exp()
-        return torch.logsumexp(log_w.unsqueeze(2) + log_p, dim=1), weights
-
-
-class _SoftNet(RNGSafeIterators, NeuralNetClassifier):
-    """skorch classifier whose module returns ``(log_proba, weights)``."""
-
-    def get_loss(self, y_pred, y_true, *args, **kwargs):
-        if isinstance(y_pred, tuple):
-            y_pred = y_pred[0]
-        return super().get_loss(y_pred, y_true, *args, **kwargs)
-
-
-class EpochTestScoring(Callback):
-    """Record the mixture's accuracy on held-out data after every epoch.
-
-    Give it to :class:`SoftMoE` in ``callbacks``; the score goes into the
-    gate's ``history_`` under ``name`` (the second paper's test curves).
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, ...)
-        Input in the mixture's format.
-    y : array-like of shape (n_samples,)
-        Labels in the mixture's label space.
-    name : str, default="test_acc"
-    """
-
-    def __init__(self, X, y, name="test_acc"):
-        self.X = X
-        self.y = y
-        self.name = name
-
-    def bind(self, gate, expert_set):
-        """Compute the net inputs once (called by :meth:`SoftMoE.fit`)."""
-        X = np.asarray(self.X, dtype=np.float32)
-        if gate.gate_tags().trains_experts:  # the experts run inside the gate's network
-            outputs = expert_set.inputs_only(X)
-        else:
-            outputs = expert_set.outputs(X, layers=gate.expert_layers())
-        self.inputs_ = gate._inputs(outputs, y=self.y)
-        self.target_ = encode_labels(np.asarray(self.y), gate.classes_)
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        if not hasattr(self, "inputs_"):
-            return
-        log_proba = net.forward(self.inputs_)[0]
-        accuracy = float((log_proba.argmax(dim=1).numpy() == self.target_).mean())
-        net.history.record(self.name, accuracy)
+__all__ = ["GATE_NETS", "EpochTestScoring", "SoftMixtureModule", "SoftMoE"]
 
 
 # -- the gate ---------------------------------------------------------------------------
-class SoftMoE(BaseGate):
+class SoftMoE(TorchGate):
     """A trained soft mixture of experts: ``Y = sum_k G(X)_k E_k(X)``.
 
     The gate network ``G`` and (optionally) the experts' parts are trained
@@ -240,10 +104,16 @@ class SoftMoE(BaseGate):
     top_labels : int, default=5
         T, the number of top predictions the label embedding reads.
     max_epochs : int, default=30
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        The optimizer of the network; its own parameters are given with the
+        prefix ``optimizer__``, as in skorch (for example
+        ``optimizer__momentum=0.9``).
     lr : float, default=1e-3
-        Adam learning rate.
+        The optimizer's learning rate.
     batch_size : int, default=128
     weight_decay : float, default=0.0
+        The optimizer's weight decay (``optimizer__weight_decay`` gives the
+        same; set one or the other).
     validation_fraction : float or None, default=None
         Hold out this stratified fraction of the fit data and record
         ``valid_loss`` / ``valid_acc`` per epoch.
@@ -311,15 +181,11 @@ class SoftMoE(BaseGate):
         "label_embedding": [Interval(Integral, 1, None, closed="left"), dict, None],
         "top_labels": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "callbacks": [list, None],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TorchGate._parameter_constraints,
     }
 
 
@@ -337,6 +203,7 @@ class SoftMoE(BaseGate):
         label_embedding=None,
         top_labels=5,
         max_epochs=30,
+        optimizer=torch.optim.Adam,
         lr=1e-3,
         batch_size=128,
         weight_decay=0.0,
@@ -346,6 +213,7 @@ class SoftMoE(BaseGate):
         device="cpu",
         random_state=None,
         verbose=0,
+        **optimizer_params,
     ):
         self.gate_net = gate_net
         self.heads = heads
@@ -358,6 +226,7 @@ class SoftMoE(BaseGate):
         self.label_embedding = label_embedding
         self.top_labels = top_labels
         self.max_epochs = max_epochs
+        self.optimizer = optimizer
         self.lr = lr
         self.batch_size = batch_size
         self.weight_decay = weight_decay
@@ -367,6 +236,7 @@ class SoftMoE(BaseGate):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self._set_optimizer_params(optimizer_params)
 
     # -- what the mixture needs to know -------------------------------------------------
     def expert_layers(self):
@@ -421,6 +291,15 @@ class SoftMoE(BaseGate):
                     "experts that are not frozen, or train_experts=False."
                 )
 
+    def _optimizer_kwargs(self):
+        kwargs = super()._optimizer_kwargs()
+        if "optimizer__weight_decay" in kwargs and self.weight_decay != 0:
+            raise ValueError(
+                f"SoftMoE got weight_decay={self.weight_decay!r} and optimizer__weight_decay="
+                f"{kwargs['optimizer__weight_decay']!r}; set one or the other."
+            )
+        return {"optimizer__weight_decay": self.weight_decay, **kwargs}
+
     # -- inputs of the network ----------------------------------------------------------
     def _owner_weights(self, outputs, y):
         if y is not None:
@@ -459,7 +338,6 @@ class SoftMoE(BaseGate):
     def _inputs(self, outputs, y=None):
         """The named arrays the network reads, for the experts' outputs ``outputs``."""
         inputs = {}
-        n_experts = outputs.n_experts
         if self.heads is not None or self.gate_net == "embedding":
             for k, h in enumerate(outputs.layer(self.features)):
                 inputs[f"h{k}"] = self.scalers_[k].transform(h).astype(np.float32)
@@ -485,7 +363,6 @@ class SoftMoE(BaseGate):
             )
         elif self.gate_net == "thumbnail_cnn":
             inputs["gate_x"] = self._thumbnails(outputs.X)
-        del n_experts
         return inputs
 
     # -- building and training ----------------------------------------------------------
@@ -612,15 +489,14 @@ class SoftMoE(BaseGate):
             # NLL) is exactly -log Y[y]; skorch's NeuralNetClassifier would take the log of
             # the output again with NLLLoss
             criterion=nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            optimizer__weight_decay=self.weight_decay,
+            **self._optimizer_kwargs(),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=split,
             callbacks=self._callbacks(),
-            device=resolve_device(self.device, type(self).__name__),
+            device=self._device(),
             verbose=int(self.verbose >= 1),
         )
         for callback in self.callbacks or []:
@@ -662,17 +538,3 @@ class SoftMoE(BaseGate):
         """The mixture's probabilities over ``classes_``: ``sum_k G(X)_k E_k(X)``."""
         proba = self._forward(outputs)[0]
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
-
-
-def _log_softmax_union(logits, expert_set, k):
-    """An expert's log-probabilities in the union label space (``-inf`` elsewhere)."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    out = np.full((len(z), len(expert_set.classes_)), -np.inf, dtype=np.float32)
-    out[:, expert_set.columns_[k]] = log_p
-    return out

@@ -1,8 +1,6 @@
 """UniversalGate: one attribution network for all experts (SC2), anchored on energy."""
 
-import json
 from dataclasses import replace
-from importlib import resources
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -11,167 +9,31 @@ import torch
 from scipy.special import softmax
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
+from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._base import FEW_LABELS, BaseGate, clearly_better, held_out_hits, one_hot
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
+from ._universal_io import PRETRAINED, _pretrained_path, load_correction, write_correction
+from ._universal_modules import (
+    _Calibration,
+    _correction_net,
+    _minimise,
+    _penalty,
+    _routing_loss,
+    _rows,
+    fit_correction,
+)
+
+__all__ = ["CALIBRATIONS", "MIN_SAMPLES", "PRETRAINED", "UniversalGate", "load_correction",
+           "_pretrained_path"]
 
 #: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
 CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations")
 #: fewest labelled samples per expert from which "auto" considers each calibration
 MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20,
                "activations": 20}
-#: the correction shipped with skgate (see skgate/gates/_data/README.md)
-PRETRAINED = "universal_pretrained.json"
-_FORMAT = "skgate.UniversalGate.correction"
-
-
-# -- torch modules -----------------------------------------------------------------------
-def _zero_last(module):
-    last = module if isinstance(module, nn.Linear) else module[-1]
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
-    return module
-
-
-def _correction_net(kind, n_features, hidden_units):
-    if kind == "linear":
-        return _zero_last(nn.Linear(n_features, 1))
-    return _zero_last(nn.Sequential(nn.Linear(n_features, hidden_units), nn.Tanh(),
-                                    nn.Linear(hidden_units, 1)))
-
-
-class _Calibration(nn.Module):
-    """Per-expert calibration of the universal scores ``s`` (bound to the experts).
-
-    ``shift``: ``s_k + b_k``; ``affine``: ``(1 + a_k) s_k + b_k``; ``features``:
-    plus ``v_k . f_k`` on the standardised statistics; ``network``: plus a small
-    network on the expert's standardised logits; ``activations``: the network
-    reads the expert's standardised activations too. Every parameter starts at
-    0: the identity.
-    """
-
-    def __init__(self, level, inputs, hidden_units):
-        super().__init__()
-        k = inputs["scores"].shape[1]
-        self.level = level
-        self.scale = nn.Parameter(torch.zeros(k, dtype=torch.float64),
-                                  requires_grad=level != "shift")
-        self.shift = nn.Parameter(torch.zeros(k, dtype=torch.float64))
-        if level in ("features", "network", "activations"):
-            n_features = inputs["features"].shape[-1]
-            self.weights = nn.Parameter(torch.zeros(k, n_features, dtype=torch.float64))
-        if level in ("network", "activations"):
-            self.nets = nn.ModuleList(
-                _correction_net("mlp", z.shape[1], hidden_units).double()
-                for z in self._net_inputs(inputs)
-            )
-
-    def _net_inputs(self, inputs):
-        if self.level == "activations":
-            return [torch.cat(pair, dim=1) for pair in zip(inputs["logits"], inputs["acts"])]
-        return inputs["logits"]
-
-    def forward(self, inputs):
-        out = (1 + self.scale) * inputs["scores"] + self.shift
-        if self.level in ("features", "network", "activations"):
-            out = out + (inputs["features"] * self.weights).sum(-1)
-        if self.level in ("network", "activations"):
-            out = out + torch.cat(
-                [net(z) for net, z in zip(self.nets, self._net_inputs(inputs))], dim=1)
-        return out
-
-
-def _rows(inputs, rows):
-    """The calibration inputs of some samples only."""
-    return {key: value if value is None else
-            [v[rows] for v in value] if isinstance(value, list) else value[rows]
-            for key, value in inputs.items()}
-
-
-def _routing_loss(scores, owners):
-    """Cross-entropy of the softmax over the experts against the owners (any of them)."""
-    log_owned = torch.logsumexp(scores.masked_fill(~owners, -torch.inf), dim=1)
-    return (torch.logsumexp(scores, dim=1) - log_owned).mean()
-
-
-def _penalty(module):
-    return sum((p**2).sum() for p in module.parameters())
-
-
-def _minimise(module, loss_fn, max_iter):
-    """Full-batch L-BFGS: the fit data of a gate is small, and the loss smooth."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=20,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-8,
-                                  tolerance_change=1e-10)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return module
-
-
-# -- the shared correction as data (saved and loaded without pickle) --------------------
-def load_correction(path):
-    """Read a correction saved by :meth:`UniversalGate.save_correction` (JSON, no pickle).
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    correction : dict
-        ``statistics``, ``kind``, ``feature_mean``, ``feature_scale``, ``state``
-        (parameter name to ndarray) and ``provenance``.
-
-    Raises
-    ------
-    ValueError
-        If the file is not such a JSON file (a pickle is refused, never executed).
-    """
-    raw = Path(path).read_bytes()
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(
-            f"{path} is not a skgate correction file: it is not JSON. skgate loads gate "
-            "weights only from JSON and never unpickles them."
-        ) from None
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
-        raise ValueError(f"{path} is JSON but not a skgate correction file ({_FORMAT!r}).")
-    statistics = tuple(data["statistics"])
-    unknown = sorted(set(statistics) - set(UNIVERSAL_STATISTICS))
-    if unknown or data["kind"] not in ("linear", "mlp"):
-        raise ValueError(
-            f"{path}: unknown statistics {unknown} or kind {data['kind']!r}; this file needs "
-            "another version of skgate."
-        )
-    state = {name: np.asarray(value, dtype=np.float64) for name, value in data["state"].items()}
-    arrays = [np.asarray(data["feature_mean"]), np.asarray(data["feature_scale"]), *state.values()]
-    if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise ValueError(f"{path} holds non-finite weights.")
-    return {
-        "statistics": statistics,
-        "kind": data["kind"],
-        "hidden_units": int(data.get("hidden_units", 0)),
-        "feature_mean": np.asarray(data["feature_mean"], dtype=np.float64),
-        "feature_scale": np.asarray(data["feature_scale"], dtype=np.float64),
-        "state": state,
-        "provenance": data.get("provenance", {}),
-    }
-
-
-def _pretrained_path():
-    return resources.files("skgate.gates").joinpath("_data", PRETRAINED)
 
 
 class UniversalGate(BaseGate):
@@ -246,10 +108,9 @@ class UniversalGate(BaseGate):
         if that level is chosen, at prediction.
     alpha : float, default=1.0
         Penalty on the squared weights of a learned shared correction (against
-        the mean routing cross-entropy). Strong on purpose: in skgate's
-        benchmark, weaker penalties gained a little more on the problems the
-        correction was fitted on and lost up to 0.018 on expert sets it had
-        never seen.
+        the mean routing cross-entropy). Strong on purpose: weaker penalties
+        fit the problems the correction was fitted on a little better and
+        transfer worse to expert sets it never saw (``docs/benchmarks.md``).
     calibration_alpha : float, default=2.0
         Penalty on the squared calibration parameters (pulling them to the
         identity), against the routing cross-entropy summed over the labelled
@@ -295,7 +156,14 @@ class UniversalGate(BaseGate):
     >>> from sklearn.frozen import FrozenEstimator
     >>> from skgate import MixtureOfExperts
     >>> from skgate.gates import UniversalGate
-    >>> from skgate.utils._testing import frozen_linear
+    >>> import torch
+    >>> from skgate import Expert
+    >>> def frozen_linear(weight, classes):  # a frozen expert: logits = x @ weight.T
+    ...     layer = torch.nn.Linear(len(weight[0]), len(weight), bias=False)
+    ...     with torch.no_grad():
+    ...         layer.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+    ...     return Expert.from_pretrained(torch.nn.Sequential(torch.nn.Flatten(), layer),
+    ...                                   classes=classes)
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 2)).astype(np.float32)
     >>> y = np.where(X[:, 0] > 0, 0, 2) + (X[:, 1] > 0)
@@ -498,30 +366,9 @@ class UniversalGate(BaseGate):
 
     def _fit_shared(self, problems):
         """Learn the shared correction on [(logits, owners), ...], the loss averaged."""
-        statistics = self._statistics()
-        raw = [universal_features(logits, statistics) for logits, _ in problems]
-        pooled = np.concatenate([f.reshape(-1, f.shape[-1]) for f in raw])
-        mean, scale = pooled.mean(axis=0), pooled.std(axis=0)
-        scale[scale == 0] = 1.0
-        energy_col = [universal_features(logits, ("energy",))[..., 0] for logits, _ in problems]
-        tensors = [
-            (torch.as_tensor(e), torch.as_tensor((f - mean) / scale), torch.as_tensor(o))
-            for e, f, (_, o) in zip(energy_col, raw, problems)
-        ]
-        with torch_seeded(self._seed()):
-            net = _correction_net(self.correction, len(statistics), self.hidden_units).double()
-
-        def loss():
-            total = sum(_routing_loss(e + net(f)[..., 0], o) for e, f, o in tensors)
-            return total / len(tensors) + self.alpha * _penalty(net)
-
-        _minimise(net, loss, self.max_iter)
-        state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
-        self._set_correction({
-            "statistics": statistics, "kind": self.correction,
-            "hidden_units": self.hidden_units if self.correction == "mlp" else 0,
-            "feature_mean": mean, "feature_scale": scale, "state": state, "provenance": {},
-        })
+        self._set_correction(fit_correction(
+            problems, self._statistics(), kind=self.correction, hidden_units=self.hidden_units,
+            alpha=self.alpha, max_iter=self.max_iter, seed=self._seed()))
 
     # -- scores ------------------------------------------------------------------------
     def universal_scores(self, outputs):
@@ -692,15 +539,7 @@ class UniversalGate(BaseGate):
         c = self.correction_
         if c is None:
             raise ValueError("This gate has no correction to save (it is plain energy).")
-        data = {
-            "format": _FORMAT, "version": 1, "statistics": list(c["statistics"]),
-            "kind": c["kind"], "hidden_units": c["hidden_units"],
-            "feature_mean": c["feature_mean"].tolist(),
-            "feature_scale": c["feature_scale"].tolist(),
-            "state": {k: np.asarray(v).tolist() for k, v in c["state"].items()},
-            "provenance": provenance if provenance is not None else c.get("provenance", {}),
-        }
-        Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        write_correction(path, c, provenance)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -711,8 +550,3 @@ class UniversalGate(BaseGate):
         self.__dict__.update(state)
         if "correction_" in state:
             self._set_correction(state["correction_"])
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags

@@ -8,6 +8,8 @@ per sample) and :class:`TrainingCurveDisplay` (per-epoch curves of several
 models). They need matplotlib, imported only when plotting.
 """
 
-from ._displays import ActivationRateDisplay, AgreementDisplay, TrainingCurveDisplay
+from ._activation_rate import ActivationRateDisplay
+from ._agreement import AgreementDisplay
+from ._training_curve import TrainingCurveDisplay
 
 __all__ = ["ActivationRateDisplay", "AgreementDisplay", "TrainingCurveDisplay"]

@@ -8,13 +8,13 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils._param_validation import InvalidParameterError
 from torchvision.transforms.v2 import functional as F
 
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
 from skgate.gates import AUGMENTATION_SETS, AUGMENTATIONS, AugmentedGate, NaiveConcatGate
-from skgate.gates._augmented import _crop_boxes, _random_resized_crop, resolve_augmentations
+from skgate.gates._augmentations import _crop_boxes, _random_resized_crop, resolve_augmentations
+from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import frozen_linear
 
 # Two experts over a 1 x 2 image [a, b]: "left" gives logits [3a, 0], "right" [4b, 0].

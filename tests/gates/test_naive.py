@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import InvalidParameterError
 
 from skgate.experts import ExpertSet
 from skgate.gates import STATISTICS, NaiveConcatGate, expert_scores
+from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import slice_expert
 
 LN3, LN5, LN11 = math.log(3), math.log(5), math.log(11)

@@ -123,3 +123,30 @@ def test_same_random_state_same_router():
                                                         random_state=3)).fit(X)
            for _ in range(2)]
     np.testing.assert_array_equal(fit[0].route_proba(X), fit[1].route_proba(X))
+
+
+def test_cnn_router_learns_where_in_the_image_the_owner_is():
+    # a bright 2 x 2 blob: top half belongs to expert "a" (labels 0, 1), bottom to "b" (2, 3)
+    import torch
+
+    from skgate import Expert
+
+    rng = np.random.default_rng(0)
+    n = 400
+    images = rng.normal(scale=0.1, size=(n, 1, 8, 8)).astype(np.float32)
+    rows, cols = rng.integers(0, 7, size=n), rng.integers(0, 7, size=n)
+    images[np.arange(n), 0, rows, cols] += 2
+    images[np.arange(n), 0, rows + 1, cols + 1] += 2
+    y = 2 * (rows >= 4) + (cols >= 4)
+
+    def expert(classes):
+        with torch.random.fork_rng():
+            torch.manual_seed(len(classes) + classes[0])
+            module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+        return Expert.from_pretrained(module, classes=classes)
+
+    moe = MixtureOfExperts([("a", expert([0, 1])), ("b", expert([2, 3]))],
+                           gate=FastRouter(NaiveConcatGate(), module="cnn", thumbnail=None,
+                                           max_epochs=20, random_state=0))
+    moe.fit(images[:300], y[:300])
+    assert np.mean(moe.route(images[300:]) == (y[300:] >= 2)) > 0.95

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from skgate import Expert, MixtureOfExperts
@@ -15,6 +14,7 @@ from skgate.experts import ExpertSet
 from skgate.gates import EpochTestScoring, SoftMoE
 from skgate.metrics import routing_accuracy_score
 from skgate.models import MLP
+from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
 
 

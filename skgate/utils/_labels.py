@@ -1,0 +1,54 @@
+"""Labels to column indices."""
+
+import numpy as np
+
+
+def encode_labels(y, classes, *, who="expert"):
+    """Return the column index of each label of ``y`` in ``classes``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels.
+    classes : array-like of shape (n_classes,)
+        The label of each column (any order, labels of one kind).
+    who : str, default="expert"
+        Who owns ``classes``, named in the error messages.
+
+    Returns
+    -------
+    index : ndarray of shape (n_samples,), dtype int64
+
+    Raises
+    ------
+    ValueError
+        Naming the labels of ``y`` that are not in ``classes``.
+    TypeError
+        If the labels cannot be compared with the classes.
+
+    Examples
+    --------
+    >>> from skgate.utils import encode_labels
+    >>> encode_labels(["b", "a", "b"], ["a", "b", "c"])
+    array([1, 0, 1])
+    """
+    y = np.asarray(y)
+    classes = np.asarray(classes)
+    try:
+        sorter = np.argsort(classes, kind="stable")
+        pos = np.searchsorted(classes, y, sorter=sorter)
+    except TypeError as exc:
+        raise TypeError(
+            f"The labels of y ({y.dtype}) cannot be compared with the classes of the {who} "
+            f"({classes.dtype}); use labels of one type."
+        ) from exc
+    pos = np.clip(pos, 0, len(classes) - 1)
+    idx = sorter[pos]
+    unknown = classes[idx] != y
+    if np.any(unknown):
+        missing = np.unique(y[unknown])
+        raise ValueError(
+            f"y contains labels unknown to the {who}: {missing[:10].tolist()}"
+            f"{' ...' if len(missing) > 10 else ''}; the known classes are {classes.tolist()}."
+        )
+    return idx.astype(np.int64)

@@ -1,0 +1,53 @@
+"""bench perf: the report on hand-made results, and a smoke run of the command on real data."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from skgate.bench.__main__ import main
+from skgate.bench._perf import GATES, report_perf
+
+
+def _result():
+    gate = {"fit_s": 1.0, "predict_s": 2.0, "forward_s": 1.0, "ratio": 2.0,
+            "sizes": {1000: {"predict_s": 0.1, "peak_mb": 3.0, "exact_peak": True},
+                      10000: {"predict_s": 1.0, "peak_mb": 10.0, "exact_peak": True},
+                      100000: {"predict_s": 10.0, "peak_mb": 12.5, "exact_peak": True}}}
+    return {"problem": "toy", "device": "cpu", "trained": True, "threads": 1,
+            "n_overhead": 10000, "gates": {"energy": gate, "augmented": {**gate, "predict_s": 8}},
+            "augmented_pass": {"passes": 3, "per_pass_s": 2.0, "per_pass_over_forward": 2.0},
+            "router": {"router_routing": 0.97, "teacher_routing": 0.975, "agreement": 0.99,
+                       "speedup": 2.0}}
+
+
+def test_report_shows_every_measure():
+    lines = []
+    report_perf([_result()], print_fn=lines.append)
+    out = "\n".join(lines)
+    assert "## toy (cpu, 1 threads, trained experts)" in out
+    # the growth column is the peak at the largest size minus the next: 12.5 - 10
+    assert "| energy    | 0.1000 | 3.0000  | 1.0000  | 10.0000  | 10.0000  | 12.5000   | 2.5000" \
+        in out
+    assert "3 passes beyond the plain one, 2.000 s each" in out
+    assert "routing 0.9700 against its teacher's (UniversalGate) 0.9750" in out
+    assert "predict 0.500 x the experts' forward passes (speed-up 2.00)" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("SKGATE_DATA_DIR"), reason="SKGATE_DATA_DIR unset")
+def test_bench_perf_smoke(tmp_path, capsys):
+    out = tmp_path / "perf.json"
+    assert main(["perf", "--smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Predict time (s) and peak memory beyond X (MB) against N" in printed
+    results = json.loads(out.read_text())
+    assert {r["problem"] for r in results} == {"disjoint_mnist", "mnist_cifar10"}
+    for result in results:
+        assert set(result["gates"]) == set(GATES)
+        for gate in result["gates"].values():
+            assert gate["ratio"] > 0 and np.isfinite(gate["fit_s"])
+            assert all(np.isfinite(s["peak_mb"]) and s["peak_mb"] >= 0
+                       for s in gate["sizes"].values())
+        assert 0 <= result["router"]["agreement"] <= 1
