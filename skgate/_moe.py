@@ -242,9 +242,11 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             outputs = self._outputs(X[:1] if data_free else X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
         self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
-        if joint:  # the mixture, not the gate, records that the gate trained them
-            for expert, train in zip(self.experts_, trains):
+        if joint:  # the gate trained copies of the modules: they go into the mixture's experts
+            for expert, train, module in zip(self.experts_, trains, self.gate_.expert_modules_):
                 if train:
+                    expert.module_ = module
+                    expert.initialize_optimizer()  # on the trained module's parameters
                     expert.jointly_trained_ = True
         self.classes_ = self.gate_.classes_ if own_labels else self.expert_set_.classes_
         return self

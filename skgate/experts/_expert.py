@@ -1,6 +1,7 @@
 """Expert: a skorch classifier that knows its labels, its input format and its layers."""
 
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -8,9 +9,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import ValidSplit
+from skorch.dataset import Dataset, ValidSplit
 from skorch.utils import is_dataset, to_device, to_tensor
+from torch.utils.data import DataLoader
 
+from ..utils._device import resolve_device
 from ..utils._labels import encode_labels
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 
@@ -70,10 +73,15 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds torch (weights initialisation, shuffling, dropout) during ``fit``
         without touching the global torch random state.
+    device : str, torch.device or None, default="cpu"
+        skorch's ``device``, and ``"auto"`` as for the gates: CUDA when available,
+        else the CPU (resolved when set, so ``get_params`` shows the device
+        chosen). Checked when the expert is initialised: a ``ValueError`` names
+        the parameter for a device torch does not know or CUDA without CUDA.
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` argument (``max_epochs``,
-        ``lr``, ``optimizer``, ``batch_size``, ``device``, ``callbacks``,
-        ``train_split``, ...).
+        ``lr``, ``optimizer``, ``batch_size``, ``callbacks``, ``train_split``,
+        ``iterator_valid__collate_fn``, ``dataset``, ...).
 
     Attributes
     ----------
@@ -123,6 +131,8 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         # component and refuse it outside `initialize`. It is a plain parameter here.
         if name == "input_transform":
             object.__setattr__(self, name, value)
+        elif name == "device" and isinstance(value, str) and value == "auto":
+            super().__setattr__(name, resolve_device(value, type(self).__name__))
         else:
             super().__setattr__(name, value)
 
@@ -263,8 +273,23 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
             return settled
         return given if given is not None else np.unique(y)
 
+    def initialize(self):
+        if self.device is not None:  # skorch's None: leave the data and module where they are
+            resolve_device(self.device, type(self).__name__)  # a clear error, naming device
+        return super().initialize()
+
     def infer(self, x, **fit_params):
+        """The module's output on a batch, after the input transform.
+
+        A tensor is converted to float32; a dict (a module taking several inputs) goes to
+        the module as keyword arguments, merged with ``fit_params``, as in skorch; the
+        input transform then receives the whole dict.
+        """
         x = to_tensor(x, device=self.device)
+        if isinstance(x, Mapping):
+            if self.input_transform is not None:
+                x = self.input_transform(x)
+            return self.module_(**self._merge_x_and_fit_params(x, fit_params))
         if isinstance(x, torch.Tensor):
             if x.dtype != torch.float32:
                 x = x.to(torch.float32)
@@ -289,10 +314,20 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         size = params.get("batch_size", self.batch_size)
         return None if size == -1 else size
 
+    def _default_loading(self):
+        """Whether skorch's Dataset and DataLoader would only cut an array into batches:
+        the default dataset and prediction iterator, with no parameter but the batch size."""
+        return (self.dataset is Dataset and not self.get_params_for("dataset")
+                and self.iterator_valid is DataLoader
+                and set(self.get_params_for("iterator_valid")) <= {"batch_size"})
+
     def forward_iter(self, X, training=False, device="cpu"):
         # Arrays are sliced into batches directly: skorch's Dataset + DataLoader path
-        # collates sample by sample, which costs more than a LeNet forward pass.
-        if training or is_dataset(X) or not isinstance(X, np.ndarray):
+        # collates sample by sample, which costs more than a LeNet forward pass. Only while
+        # that path would do nothing else: a custom dataset, collate_fn, num_workers...
+        # take skorch's path, as in training.
+        if (training or is_dataset(X) or not isinstance(X, np.ndarray)
+                or not self._default_loading()):
             yield from super().forward_iter(X, training=training, device=device)
             return
         self.check_is_fitted()

@@ -4,13 +4,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
+from ..utils._device import resolve_device  # noqa: F401 (imported from here by gates)
 from ..utils._param_validation import ParamValidationMixin, fit_context
 
 
@@ -19,29 +19,6 @@ def one_hot(index, n_columns):
     out = np.zeros((len(index), n_columns), dtype=np.float64)
     out[np.arange(len(index)), index] = 1.0
     return out
-
-
-def resolve_device(device, owner="gate"):
-    """The torch device of a ``device`` parameter: ``"auto"`` is CUDA when available.
-
-    Raises a ``ValueError`` naming ``owner``'s ``device`` parameter for a string torch
-    does not know, or for CUDA on a machine without it, before any training starts.
-    """
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"{owner}'s device={device!r} is not a torch device; expected 'auto', 'cpu', "
-            "'cuda' or 'cuda:<index>'."
-        ) from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"{owner}'s device={device!r} needs CUDA, which is not available on this "
-            "machine; use device='auto' (CUDA when available) or 'cpu'."
-        )
-    return device
 
 
 @dataclass(frozen=True)
@@ -61,7 +38,10 @@ class GateTags:
         (to check the experts' input format) and without ``y``.
     trains_experts : bool
         The gate trains the experts' modules itself; the mixture only
-        initialises the experts that are not frozen and records them as trained.
+        initialises the experts that are not frozen. The gate trains copies of
+        the modules (it never changes the experts it is given) and exposes them,
+        in the experts' order, as ``expert_modules_``; the mixture puts them in
+        its own experts and records them as trained.
     defines_label_space : bool
         The gate predicts its own label space (``classes_`` from ``y``) instead of
         the union of the experts' classes.

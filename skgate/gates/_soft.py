@@ -3,6 +3,7 @@
 The torch modules are in ``_soft_modules.py``, the callbacks in ``_soft_callbacks.py``.
 """
 
+import copy
 from collections.abc import Mapping
 from dataclasses import replace
 from numbers import Integral, Real
@@ -16,21 +17,19 @@ from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.history import History
 from torch import nn
-from torchvision.transforms.v2 import functional as TF
 
-from ..models import ThumbnailCNN
 from ..utils._labels import encode_labels
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._soft_callbacks import EpochTestScoring
 from ._soft_modules import (
     SoftMixtureModule,
-    _EmbeddingGate,
-    _JointExpert,
     _LabelEmbedding,
     _log_softmax_union,
-    _Scatter,
     _SoftNet,
+    gate_module,
+    joint_expert_modules,
+    thumbnails,
 )
 from ._torch import TorchGate
 
@@ -141,6 +140,10 @@ class SoftMoE(TorchGate):
         over frozen experts without heads).
     module_ : SoftMixtureModule
         The mixture's torch module.
+    expert_modules_ : list of torch.nn.Module or None
+        With ``train_experts=True``, the experts' modules trained jointly with
+        the gate: copies, the experts given to ``fit`` are left unchanged (the
+        mixture puts these in its own experts). None otherwise.
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` (and ``valid_*``, callbacks'
         scores).
@@ -319,22 +322,6 @@ class SoftMoE(TorchGate):
             )
         return np.eye(outputs.n_experts, dtype=np.float32)[index]
 
-    def _thumbnails(self, X):
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim == 3:
-            X = X[:, None]
-        if X.ndim != 4:
-            raise ValueError(
-                "gate_net='thumbnail_cnn' needs images of shape (N, C, H, W) or (N, H, W), got "
-                f"samples of shape {X.shape[1:]}."
-            )
-        size = [self.thumbnail_size] * 2
-        chunks = [
-            TF.resize(torch.from_numpy(X[i : i + 1024]), size, antialias=True)
-            for i in range(0, len(X), 1024)
-        ]
-        return torch.cat(chunks).numpy()
-
     def _inputs(self, outputs, y=None):
         """The named arrays the network reads, for the experts' outputs ``outputs``."""
         inputs = {}
@@ -362,25 +349,14 @@ class SoftMoE(TorchGate):
                 outputs.n_samples, -1
             )
         elif self.gate_net == "thumbnail_cnn":
-            inputs["gate_x"] = self._thumbnails(outputs.X)
+            inputs["gate_x"] = thumbnails(outputs.X, self.thumbnail_size)
         return inputs
 
     # -- building and training ----------------------------------------------------------
     def _gate_module(self, inputs, n_experts):
-        if self.gate_net == "fixed":
-            return None
-        if self.gate_net == "embedding":
-            dims = [inputs[f"h{k}"].shape[1] + self._label_dim(k) for k in range(n_experts)]
-            return _EmbeddingGate(dims, self.embedding_dim, n_experts)
-        gate_x = inputs["gate_x"]
-        if self.gate_net == "thumbnail_cnn":
-            return ThumbnailCNN(in_channels=gate_x.shape[1], n_outputs=n_experts)
-        n_in = gate_x.shape[1]
-        if self.gate_net == "linear":
-            return nn.Linear(n_in, n_experts)
-        return nn.Sequential(
-            nn.Linear(n_in, self.hidden_units), nn.ReLU(), nn.Linear(self.hidden_units, n_experts)
-        )
+        label_dims = [self._label_dim(k) for k in range(n_experts)]
+        return gate_module(self.gate_net, inputs, n_experts, hidden_units=self.hidden_units,
+                           embedding_dim=self.embedding_dim, label_dims=label_dims)
 
     def _label_dim(self, k):
         if self.label_embedding is None:
@@ -420,29 +396,19 @@ class SoftMoE(TorchGate):
                 for k in range(len(expert_set))
             ]
         if self.train_experts:
-            modules = []
-            for k, (name, expert) in enumerate(zip(expert_set.names, expert_set.experts)):
-                joint = _JointExpert(expert.module_, expert.input_transform)
-                with torch.no_grad():  # one sample: fail early and clearly on a wrong width
-                    width = joint(torch.as_tensor(inputs["x"][:1])).shape[-1]
-                if width != len(expert_set.columns_[k]):
-                    raise ValueError(
-                        f"Expert {name!r} returns {width} logits but has "
-                        f"{len(expert_set.columns_[k])} classes; its module must return one "
-                        "logit per class."
-                    )
-                modules.append(nn.Sequential(joint, _Scatter(expert_set.columns_[k], n_classes)))
-            return "joint", modules
+            # copies: the gate never changes the experts it is given; the mixture puts the
+            # trained copies (expert_modules_) in its own experts
+            return "joint", joint_expert_modules(expert_set, inputs["x"][:1], n_classes)
         return "frozen", [nn.Identity() for _ in expert_set.experts]
 
-    def _callbacks(self):
+    def _callbacks(self, user_callbacks):
         callbacks = [
             ("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
                                        lower_is_better=False)),
         ]
         # before early stopping, which ends training by raising in its on_epoch_end: the
         # user's scores (EpochTestScoring) are then recorded for the last epoch too
-        for i, callback in enumerate(self.callbacks or []):
+        for i, callback in enumerate(user_callbacks):
             callbacks.append((f"user_{i}", callback))
         if self.patience is not None:
             monitor = "valid_loss" if self.validation_fraction else "train_loss"
@@ -473,6 +439,9 @@ class SoftMoE(TorchGate):
         return self
 
     def _build_and_train(self, inputs, y_enc, expert_set, seed):
+        # shallow copies: skorch initialises its callbacks and EpochTestScoring binds its
+        # inputs, on these copies and not on the user's objects
+        user_callbacks = [copy.copy(callback) for callback in self.callbacks or []]
         mode, experts = self._expert_modules(inputs, expert_set)
         module = SoftMixtureModule(
             mode, experts, self._gate_module(inputs, len(expert_set)),
@@ -495,11 +464,11 @@ class SoftMoE(TorchGate):
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=split,
-            callbacks=self._callbacks(),
+            callbacks=self._callbacks(user_callbacks),
             device=self._device(),
             verbose=int(self.verbose >= 1),
         )
-        for callback in self.callbacks or []:
+        for callback in user_callbacks:
             if isinstance(callback, EpochTestScoring):
                 callback.bind(self, expert_set)
         if any(p.requires_grad for p in module.parameters()):
@@ -516,6 +485,8 @@ class SoftMoE(TorchGate):
         else:  # a fixed gate over frozen experts: nothing to learn, nothing to train
             self.net_ = None
         self.module_ = module if self.net_ is None else self.net_.module_
+        self.expert_modules_ = ([joint[0].module for joint in self.module_.experts]
+                                if mode == "joint" else None)
 
     # -- prediction ---------------------------------------------------------------------
     def _forward(self, outputs):

@@ -1,11 +1,15 @@
 """The torch modules of SoftMoE: the mixture ``log Y = log sum_k G(X)_k E_k(X)`` and its parts."""
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from skorch import NeuralNetClassifier
 from torch import nn
+from torchvision.transforms.v2 import functional as TF
 
+from ..models import ThumbnailCNN
 from ..utils._seeding import RNGSafeIterators
 
 
@@ -141,3 +145,58 @@ def _log_softmax_union(logits, expert_set, k):
     out = np.full((len(z), len(expert_set.classes_)), -np.inf, dtype=np.float32)
     out[:, expert_set.columns_[k]] = log_p
     return out
+
+
+def thumbnails(X, size):
+    """``size`` x ``size`` thumbnails of images ``(N, C, H, W)`` or ``(N, H, W)`` (antialiased)."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 3:
+        X = X[:, None]
+    if X.ndim != 4:
+        raise ValueError(
+            "gate_net='thumbnail_cnn' needs images of shape (N, C, H, W) or (N, H, W), got "
+            f"samples of shape {X.shape[1:]}."
+        )
+    chunks = [
+        TF.resize(torch.from_numpy(X[i : i + 1024]), [size] * 2, antialias=True)
+        for i in range(0, len(X), 1024)
+    ]
+    return torch.cat(chunks).numpy()
+
+
+def gate_module(gate_net, inputs, n_experts, *, hidden_units, embedding_dim, label_dims):
+    """The gate network ``gate_net`` for the named ``inputs`` (None for the fixed gate)."""
+    if gate_net == "fixed":
+        return None
+    if gate_net == "embedding":
+        dims = [inputs[f"h{k}"].shape[1] + label_dims[k] for k in range(n_experts)]
+        return _EmbeddingGate(dims, embedding_dim, n_experts)
+    gate_x = inputs["gate_x"]
+    if gate_net == "thumbnail_cnn":
+        return ThumbnailCNN(in_channels=gate_x.shape[1], n_outputs=n_experts)
+    n_in = gate_x.shape[1]
+    if gate_net == "linear":
+        return nn.Linear(n_in, n_experts)
+    return nn.Sequential(
+        nn.Linear(n_in, hidden_units), nn.ReLU(), nn.Linear(hidden_units, n_experts)
+    )
+
+
+def joint_expert_modules(expert_set, x0, n_classes):
+    """Copies of the experts' modules behind their input transforms, in the label space.
+
+    ``x0`` (one input) checks that each module returns one logit per class of its expert.
+    """
+    modules = []
+    for k, (name, expert) in enumerate(zip(expert_set.names, expert_set.experts)):
+        joint = _JointExpert(copy.deepcopy(expert.module_), expert.input_transform)
+        with torch.no_grad():  # one sample: fail early and clearly on a wrong width
+            width = joint(torch.as_tensor(x0)).shape[-1]
+        if width != len(expert_set.columns_[k]):
+            raise ValueError(
+                f"Expert {name!r} returns {width} logits but has "
+                f"{len(expert_set.columns_[k])} classes; its module must return one "
+                "logit per class."
+            )
+        modules.append(nn.Sequential(joint, _Scatter(expert_set.columns_[k], n_classes)))
+    return modules

@@ -2,8 +2,9 @@
 
 from numbers import Integral, Real
 
+from ..utils._device import resolve_device
 from ..utils._param_validation import Interval, InvalidParameterError
-from ._base import BaseGate, resolve_device
+from ._base import BaseGate
 
 #: the prefix of the optimizer's own parameters, as in skorch
 OPTIMIZER_PREFIX = "optimizer__"

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import check_is_fitted
 
@@ -586,3 +587,32 @@ def test_a_nan_training_loss_is_an_error():
     gate = SoftMoE("linear", train_experts=True, max_epochs=2, random_state=0)
     with pytest.raises(ValueError, match="training loss became nan at epoch 1"):
         MixtureOfExperts(experts, gate=gate).fit(X, y)
+
+
+# -- the gate changes neither the experts nor the callbacks it is given ---------------------
+def test_fit_leaves_the_given_experts_and_callbacks_unchanged():
+    X, y, _ = _routing_problem(120)
+    X_test, y_test, _ = _routing_problem(40, seed=1)
+    experts = _joint_experts()
+    for _, expert in experts:
+        expert.initialize().module_(torch.as_tensor(X[:1]))  # sizes the lazy layers
+    before = [_state(expert) for _, expert in experts]
+    expert_set = ExpertSet(experts)
+    callback = EpochTestScoring(X_test, y_test)
+    callback_attributes = dict(vars(callback))
+    gate = SoftMoE("linear", train_experts=True, max_epochs=3, lr=0.05, random_state=0,
+                   callbacks=[callback])
+    gate.fit(expert_set.inputs_only(X), y)
+    for (_, expert), state, trained in zip(experts, before, gate.expert_modules_):
+        assert _same_state(state, _state(expert))  # the expert's own parameters
+        assert not hasattr(expert, "jointly_trained_")
+        assert trained is not expert.module_
+        assert not all(torch.equal(p, q) for p, q in zip(
+            state.values(), trained.state_dict().values()))
+    assert vars(callback) == callback_attributes  # skorch and bind worked on a copy
+    assert len(gate.history_[:, "test_acc"]) == 3
+    # in a mixture, the mixture's own experts get the trained modules
+    moe = MixtureOfExperts(experts, gate=clone(gate)).fit(X, y)
+    assert [e.module_ for e in moe.experts_] == moe.gate_.expert_modules_
+    assert all(_same_state(state, _state(expert)) for (_, expert), state in zip(experts, before))
+    assert vars(callback) == callback_attributes
