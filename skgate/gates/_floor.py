@@ -59,13 +59,17 @@ class FloorGate(BaseGate):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgate import MixtureOfExperts
+    >>> import torch
+    >>> from skgate import Expert, MixtureOfExperts
     >>> from skgate.gates import FloorGate, PANGate
-    >>> from skgate.utils._testing import slice_expert
+    >>> def slice_expert(start, classes):  # a frozen expert: two columns of X as logits
+    ...     module = torch.nn.Linear(4, 2, bias=False)
+    ...     module.weight.data = torch.eye(4)[start : start + 2]
+    ...     return Expert.from_pretrained(module, classes=classes)
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(20, 4)).astype(np.float32)
     >>> y = X.argmax(axis=1)
-    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> experts = [("a", slice_expert(0, [0, 1])), ("b", slice_expert(2, [2, 3]))]
     >>> gate = FloorGate(PANGate(features="logits", max_epochs=2, random_state=0),
     ...                  random_state=0)
     >>> moe = MixtureOfExperts(experts, gate=gate).fit(X, y)

@@ -144,9 +144,13 @@ class PANGate(TorchGate):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgate import MixtureOfExperts
+    >>> import torch
+    >>> from skgate import Expert, MixtureOfExperts
     >>> from skgate.gates import PANGate
-    >>> from skgate.utils._testing import frozen_linear
+    >>> def frozen_linear(weight, classes):  # a frozen expert computing x @ weight.T
+    ...     module = torch.nn.Linear(2, 2, bias=False)
+    ...     module.weight.data = torch.tensor(weight, dtype=torch.float32)
+    ...     return Expert.from_pretrained(module, classes=classes)
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 2)).astype(np.float32)
     >>> y = np.where(X[:, 0] > 0, 0, 2) + (X[:, 1] > 0)

@@ -16,7 +16,8 @@ from torchvision.transforms.v2 import functional as TF
 from ..models import MLP
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
-from ._base import BaseGate, get_gate_tags, one_hot, resolve_device
+from ._base import get_gate_tags, one_hot
+from ._torch import TorchGate
 
 
 class _Thumbnail(nn.Module):
@@ -64,7 +65,7 @@ class _SeededNet(RNGSafeIterators, NeuralNet):
             return super().fit(X, y, **fit_params)
 
 
-class FastRouter(BaseGate):
+class FastRouter(TorchGate):
     """A small network sends each raw input to an expert; only that expert runs.
 
     The "fast PAN" of Kang, Chua and Maul: every other gate reads the outputs of
@@ -122,8 +123,12 @@ class FastRouter(BaseGate):
         ``top_k`` most likely experts, weighted by the router's probabilities
         renormalised over them.
     max_epochs : int, default=10
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        The router's optimizer; its own parameters are given with the prefix
+        ``optimizer__`` (for example ``optimizer__weight_decay=1e-4``), as in
+        skorch.
     lr : float, default=2e-3
-        Adam's learning rate.
+        The optimizer's learning rate.
     batch_size : int, default=128
     device : str, default="cpu"
         Where the router trains and runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"``
@@ -154,13 +159,18 @@ class FastRouter(BaseGate):
     Examples
     --------
     >>> import numpy as np
+    >>> import torch
     >>> from skgate import MixtureOfExperts
     >>> from skgate.gates import FastRouter, NaiveConcatGate
-    >>> from skgate.utils._testing import slice_expert
+    >>> from skgate import Expert
+    >>> from torch import nn
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 4)).astype(np.float32)
-    >>> y = X.argmax(axis=1)
-    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> def expert(start, classes):  # a frozen expert whose logits are two columns of X
+    ...     module = nn.Linear(4, 2, bias=False)
+    ...     module.weight.data = torch.eye(4)[start : start + 2]
+    ...     return Expert.from_pretrained(module, classes=classes)
+    >>> experts = [("a", expert(0, [0, 1])), ("b", expert(2, [2, 3]))]
     >>> gate = FastRouter(NaiveConcatGate(), max_epochs=5, random_state=0)
     >>> moe = MixtureOfExperts(experts, gate=gate).fit(X)
     >>> moe.route(X[:5]).shape
@@ -168,6 +178,7 @@ class FastRouter(BaseGate):
     """
 
     _parameter_constraints = {
+        **TorchGate._parameter_constraints,
         "teacher": [HasMethods(["fit", "route_proba"]), None],
         "module": [StrOptions({"mlp", "cnn"}), nn.Module],
         "hidden_units": [Interval(Integral, 1, None, closed="left")],
@@ -175,11 +186,6 @@ class FastRouter(BaseGate):
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "confidence": [Interval(Real, 0, 1, closed="both")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -192,11 +198,13 @@ class FastRouter(BaseGate):
         top_k=1,
         confidence=0.9,
         max_epochs=10,
+        optimizer=torch.optim.Adam,
         lr=2e-3,
         batch_size=128,
         device="cpu",
         random_state=None,
         verbose=0,
+        **optimizer_params,
     ):
         self.teacher = teacher
         self.module = module
@@ -205,11 +213,13 @@ class FastRouter(BaseGate):
         self.top_k = top_k
         self.confidence = confidence
         self.max_epochs = max_epochs
+        self.optimizer = optimizer
         self.lr = lr
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self._set_optimizer_params(optimizer_params)
 
     def _teacher(self):
         if self.teacher is not None:
@@ -249,13 +259,13 @@ class FastRouter(BaseGate):
         self.router_ = _SeededNet(
             self._module(X, outputs.n_experts),
             criterion=nn.CrossEntropyLoss,  # probability targets: soft cross entropy
-            optimizer=torch.optim.Adam,
+            **self._optimizer_kwargs(),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
-            device=resolve_device(self.device, type(self).__name__),
+            device=self._device(),
             verbose=self.verbose,
             random_state=torch_seed(self.random_state),
         ).fit(X, target)
