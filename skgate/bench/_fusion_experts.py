@@ -18,7 +18,7 @@ REPRESENTATIONS = {
                    tuple(range(5, 10))),
 }
 #: the sets of representations the bench fuses: "same_task", every expert trained on all
-#: ten classes (the issue's example); "split_task", two ResNets pre-trained on different
+#: ten classes (the default); "split_task", two ResNets pre-trained on different
 #: halves of the classes (different source tasks, as in the paper) and a LeNet-5 on all
 EXPERT_SETS = {
     "same_task": ("lenet5", "small_resnet", "mlp"),
