@@ -51,8 +51,10 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         ``X`` this many samples at a time: the experts' outputs, their
         activations and the gate's work arrays exist for one chunk only, so
         the memory they take beyond ``X`` and the result does not grow with
-        the number of samples. ``None`` processes ``X`` in one piece. It never
-        changes a result (each expert also runs in its own ``batch_size``
+        the number of samples. ``None`` processes ``X`` in one piece. It changes
+        no predicted label or hard route; probabilities and soft weights may
+        move by float32 rounding (~1e-7), because the experts' last batch in a
+        chunk takes another shape (each expert runs in its own ``batch_size``
         batches within a chunk).
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split.

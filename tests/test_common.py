@@ -47,12 +47,6 @@ MIXTURES = [
 
 
 def _expected_failures(estimator):
-    if isinstance(estimator.gate, AugmentedGate):
-        reason = "random augmentations draw noise per position in the batch"
-        return {
-            "check_methods_subset_invariance": reason,
-            "check_methods_sample_order_invariance": reason,
-        }
     if isinstance(estimator.gate, SoftMoE):
         # tested with a float32 tolerance in tests/gates/test_soft.py
         reason = "float32 matrix products round differently with the batch shape (~1e-7)"

@@ -1,11 +1,14 @@
 """The augmentation registry of AugmentedGate.
 
 Each augmentation works in the mixture's input space (float32 ``(N, C, H, W)`` in [0, 1]), on
-the whole batch at once (no per-sample loop): ``(x, generator, **params) -> tensor``.
+the whole batch at once: ``(x, generator, **params) -> tensor``; only the random numbers
+are drawn sample by sample (:class:`_SampleRandom`), so that a sample's views do not depend
+on its position in the batch.
 :data:`AUGMENTATIONS` lists them with their default parameters, :data:`AUGMENTATION_SETS` the
 named lists of passes, and :func:`resolve_augmentations` validates a user's list.
 """
 
+import hashlib
 import math
 from numbers import Real
 from typing import NamedTuple
@@ -15,8 +18,64 @@ import torch
 from torch.nn import functional as nnf
 from torchvision.transforms.v2 import functional as F
 
+# -- per-sample random numbers ---------------------------------------------------------------
+_MASK64 = 2**64 - 1
 
-# -- augmentations: (N, ...) float32 tensor, torch.Generator, params -> tensor ---------------
+
+def _splitmix64(z):
+    """splitmix64's finaliser on a Python int: a bijective scramble of 64 bits."""
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _MASK64
+    return z ^ (z >> 31)
+
+
+class _SampleRandom:
+    """Random numbers of each sample from its own values and a seed, not from its position.
+
+    Every sample has a key, a hash of its values and the seed; each draw seeds a torch
+    generator from the key and the draw's number and fills that sample's part. A sample
+    gets the same numbers in any chunk, batch, order or subset of ``X``, so its augmented
+    views, hence the gate's decision for it, do not depend on what else is predicted with
+    it (equal samples get equal views). Stands in for a ``torch.Generator`` in the
+    augmentations (:func:`_uniform`, :func:`_normal`).
+    """
+
+    def __init__(self, X, seed):
+        rows = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1)
+        salt = int(seed).to_bytes(8, "little")
+        self._keys = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8,
+                                                     key=salt).digest(), "little")
+                      for row in rows]
+        self._draws = 0
+        self._generator = torch.Generator()
+
+    def fill(self, shape, method):
+        """A float32 tensor of ``shape``, row ``i`` filled by ``method`` ("uniform_",
+        "normal_") from sample ``i``'s generator; every call is a new draw."""
+        self._draws += 1
+        out = torch.empty(shape)
+        for i, key in enumerate(self._keys):
+            seed = _splitmix64(key + self._draws * 0x9E3779B97F4A7C15 & _MASK64) >> 1
+            getattr(out[i], method)(generator=self._generator.manual_seed(seed))
+        return out
+
+
+def _uniform(generator, shape):
+    """Uniform [0, 1) from a ``torch.Generator`` or, per sample, a :class:`_SampleRandom`."""
+    if isinstance(generator, torch.Generator):
+        return torch.rand(shape, generator=generator)
+    return generator.fill(shape, "uniform_")
+
+
+def _normal(generator, shape):
+    """Standard normal from a ``torch.Generator`` or, per sample, a :class:`_SampleRandom`."""
+    if isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator)
+    return generator.fill(shape, "normal_")
+
+
+# -- augmentations: (N, ...) float32 tensor, random source, params -> tensor -----------------
+# (the source is a torch.Generator or, in AugmentedGate, a per-sample _SampleRandom)
 def _clip(x, clip):
     return x.clamp_(0.0, 1.0) if clip else x
 
@@ -34,12 +93,12 @@ def _sharpen(x, generator, *, alpha, lightness, clip):
 
 def _gaussian_noise(x, generator, *, std, clip):
     # v2.functional.gaussian_noise(x, sigma=std, clip=clip), drawn from our own generator
-    return _clip(x + std * torch.randn(x.shape, generator=generator), clip)
+    return _clip(x + std * _normal(generator, x.shape), clip)
 
 
 def _poisson_noise(x, generator, *, rate, scale, clip):
     # the original code adds min(Poisson(rate), 1) to every value: a Bernoulli(1 - e^-rate) draw
-    events = torch.rand(x.shape, generator=generator) < -math.expm1(-rate)
+    events = _uniform(generator, x.shape) < -math.expm1(-rate)
     return _clip(x + scale * events, clip)
 
 
@@ -59,10 +118,9 @@ def _crop_boxes(n, height, width, scale, ratio, generator):
     ratio, the first that fits, else the central crop of the closest allowed ratio.
     """
     tries = 10
-    area = height * width * torch.empty(n, tries).uniform_(*scale, generator=generator)
-    log_ratio = torch.empty(n, tries).uniform_(
-        math.log(ratio[0]), math.log(ratio[1]), generator=generator
-    )
+    area = height * width * (scale[0] + (scale[1] - scale[0]) * _uniform(generator, (n, tries)))
+    low, high = math.log(ratio[0]), math.log(ratio[1])
+    log_ratio = low + (high - low) * _uniform(generator, (n, tries))
     aspect = torch.exp(log_ratio)
     w = torch.round(torch.sqrt(area * aspect)).long()
     h = torch.round(torch.sqrt(area / aspect)).long()
@@ -70,8 +128,8 @@ def _crop_boxes(n, height, width, scale, ratio, generator):
     first = fits.long().argmax(dim=1, keepdim=True)  # the first try that fits
     found = fits.any(dim=1)
     w, h = w.gather(1, first)[:, 0], h.gather(1, first)[:, 0]
-    top = (torch.rand(n, generator=generator) * (height - h + 1)).long()
-    left = (torch.rand(n, generator=generator) * (width - w + 1)).long()
+    top = (_uniform(generator, (n,)) * (height - h + 1)).long()
+    left = (_uniform(generator, (n,)) * (width - w + 1)).long()
     if not found.all():  # the fallback central crop, as torchvision's
         in_ratio = width / height
         if in_ratio < min(ratio):

@@ -4,7 +4,8 @@ The "multiple pass with post data augmentation" of Kang, Chua and Maul (section 
 Algorithm 1): every expert sees the input and several augmented views of it; the gate
 aggregates the passes by mean or by vote. Augmentations work in the mixture's input space
 (float32 ``(N, C, H, W)`` in [0, 1]), before each expert's own input transform, on the whole
-batch at once (no per-sample loop).
+batch at once; only the random numbers are drawn sample by sample, from each sample's values,
+so that a sample's views do not depend on its position in the batch.
 """
 from dataclasses import replace
 from numbers import Real
@@ -19,6 +20,7 @@ from ._augmentations import (
     _AUGMENTATIONS,
     AUGMENTATION_SETS,
     AUGMENTATIONS,
+    _SampleRandom,
     resolve_augmentations,
 )
 from ._base import BaseGate, one_hot
@@ -124,8 +126,12 @@ class AugmentedGate(BaseGate):
         Whether the un-augmented pass counts as one of the passes (it always
         gives the prediction of the chosen expert).
     random_state : int, RandomState instance or None, default=None
-        Seeds the random augmentations (one ``torch.Generator`` per pass), so that
-        an int gives the same views, hence the same decisions, at every call.
+        Seeds the random augmentations (one seed per pass), so that an int gives
+        the same views, hence the same decisions, at every call. A sample's random
+        numbers come from its own values and the pass's seed, not from its
+        position in ``X``: its views and the decision for it are the same alone,
+        in any order, subset, batch or ``chunk_size`` of the mixture (equal
+        samples get equal views).
 
     Attributes
     ----------
@@ -230,17 +236,19 @@ class AugmentedGate(BaseGate):
         """
         check_is_fitted(self)
         self._check_images(X)
-        x = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))
+        X = np.require(X, np.float32, ["C", "W"])
+        x = torch.from_numpy(X)
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=len(self.augmentations_)
         )
         for (name, params), seed in zip(self.augmentations_, seeds, strict=True):
-            generator = torch.Generator().manual_seed(int(seed))
             out = np.empty(x.shape, dtype=np.float32)
             with torch.inference_mode():  # in large chunks, which fit the CPU caches better
                 for lo in range(0, len(x), _CHUNK):
-                    chunk = _AUGMENTATIONS[name].func(x[lo : lo + _CHUNK], generator, **params)
-                    out[lo : lo + _CHUNK] = chunk.numpy()
+                    rows = slice(lo, lo + _CHUNK)  # each sample's own numbers: any chunking
+                    chunk = _AUGMENTATIONS[name].func(x[rows], _SampleRandom(X[rows], seed),
+                                                      **params)
+                    out[rows] = chunk.numpy()
             yield out
 
     def pass_logits(self, outputs):
