@@ -325,7 +325,7 @@ def test_a_mixture_saved_on_cuda_loads_on_the_cpu(mnist, pretrained_experts, tmp
 
 
 def test_map_location(monkeypatch):
-    from skgate._persistence import _map_location
+    from skgate._persistence._load import _map_location
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert _map_location(["cuda:0"], "f") is None  # a GPU here: tensors go where they were
@@ -344,7 +344,7 @@ def test_a_trusted_function_is_not_run_as_a_network(saved, tmp_path):
 
 
 def test_every_trusted_type_imports():
-    from skgate._persistence import _import, _path
+    from skgate._persistence._allowlist import _import, _path
 
     for name in skgate.TRUSTED_TYPES:
         assert _path(_import(name)) == name, name

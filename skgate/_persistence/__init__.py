@@ -1,0 +1,23 @@
+"""Safe persistence: ``save`` and ``load`` a fitted estimator without pickle.
+
+A file written by :func:`save` is a zip archive holding
+
+- ``skgate.json``: the estimator tree. Every object is named by the import path of its
+  class and described by its state (its attributes, recursively); skorch networks by
+  their constructor parameters and their modules; containers, scalars, numpy dtypes and
+  torch dtypes and devices by tagged JSON values;
+- ``arrays.npz``: the numpy arrays, read back with ``allow_pickle=False``;
+- ``tensors.pt``: the torch tensors (a flat dict of tensors), read back with
+  ``torch.load(weights_only=True)``.
+
+:func:`load` reads the JSON first and refuses the file, before importing or creating
+anything, when it names a class or function outside the audited allowlist
+(:data:`TRUSTED_TYPES`) and the ``trusted`` argument. No pickle is ever executed: numpy
+reads without pickle and torch's ``weights_only`` unpickler only rebuilds tensors.
+"""
+
+from ._allowlist import TRUSTED_TYPES, UntrustedTypeError
+from ._load import load, untrusted_types
+from ._save import save
+
+__all__ = ["save", "load", "untrusted_types", "UntrustedTypeError", "TRUSTED_TYPES"]
