@@ -16,11 +16,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
 from skgate.gates import (
+    STATISTICS,
     AugmentedGate,
     FastRouter,
     FloorGate,
@@ -30,6 +32,7 @@ from skgate.gates import (
     UniversalGate,
     _augmented,
 )
+from skgate.gates._augmented import AGGREGATIONS
 from skgate.utils._testing import tiny_expert
 
 RNG = np.random.default_rng(0)
@@ -450,3 +453,27 @@ def test_a_fitted_gate_with_permuted_parts_routes_the_permuted_experts(name, per
         permuted = expert_set.outputs(X_TEST, layers=moe.gate_tags_.expert_layers)
     _assert_permuted(name, perm, moe.gate_.route_proba(outputs), moe.gate_.predict_proba(outputs),
                      gate.route_proba(permuted), gate.predict_proba(permuted))
+
+
+@settings(max_examples=25, deadline=None)
+@given(statistic=st.sampled_from(sorted(STATISTICS)),
+       aggregation=st.sampled_from(AGGREGATIONS), include_original=st.booleans(),
+       perm=st.permutations(range(3)), chunk_size=st.integers(1, len(X_TEST)))
+def test_every_statistic_and_aggregation_permutes_and_ignores_chunks(
+        statistic, aggregation, include_original, perm, chunk_size):
+    # the data-free gates in every setting: cheap to refit, so hypothesis draws the setting
+    def fit(order, gate):
+        return MixtureOfExperts(frozen_experts(order), gate=gate).fit(X_TEST[:1])
+
+    gates = [NaiveConcatGate(statistic),
+             AugmentedGate([("gaussian_noise", {"std": 0.3}), "poisson_noise"],
+                           aggregation=aggregation, statistic=statistic,
+                           include_original=include_original, random_state=0)]
+    for gate in gates:
+        moe, permuted = fit((0, 1, 2), clone(gate)), fit(perm, clone(gate))
+        weights, proba = moe.route_proba(X_TEST), moe.predict_proba(X_TEST)
+        _assert_permuted("naive", perm, weights, proba,
+                         permuted.route_proba(X_TEST), permuted.predict_proba(X_TEST))
+        moe.set_params(chunk_size=chunk_size)
+        np.testing.assert_array_equal(moe.route_proba(X_TEST), weights)
+        np.testing.assert_allclose(moe.predict_proba(X_TEST), proba, rtol=0, atol=TOL)
