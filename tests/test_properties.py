@@ -1,7 +1,7 @@
 """Properties every gate keeps, checked with hypothesis (issue #13).
 
 Torch fits are slow, so the experts are trained once per module and every gate's mixture
-is fitted once (``_fitted``); hypothesis draws only the cheap parts: rows, permutations,
+is fitted once (``fitted``); hypothesis draws only the cheap parts: rows, permutations,
 chunk and batch sizes, global random states. The contract tested here is written down in
 ``docs/design.md`` ("Properties").
 """
