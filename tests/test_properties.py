@@ -14,7 +14,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
@@ -455,15 +455,25 @@ def test_a_fitted_gate_with_permuted_parts_routes_the_permuted_experts(name, per
                      gate.route_proba(permuted), gate.predict_proba(permuted))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(statistic=st.sampled_from(sorted(STATISTICS)),
        aggregation=st.sampled_from(AGGREGATIONS), include_original=st.booleans(),
        perm=st.permutations(range(3)), chunk_size=st.integers(1, len(X_TEST)))
 def test_every_statistic_and_aggregation_permutes_and_ignores_chunks(
         statistic, aggregation, include_original, perm, chunk_size):
-    # the data-free gates in every setting: cheap to refit, so hypothesis draws the setting
+    # the data-free gates in every setting: cheap to refit, so hypothesis draws the setting.
+    # One setting ties exactly: with two classes and two passes, "third_quartile" under
+    # "consistency" scores 0 every expert whose top class differs between the passes
+    # (|mean| equals the spread), and a tie goes to the first expert: no permutation
+    # property there. Near ties are also decided by float32 rounding, which moves with
+    # the experts' batch shape: experts that run each sample alone give the same logits in
+    # every chunk, so here routes must be identical.
+    assume(not (statistic == "third_quartile" and aggregation == "consistency"
+                and not include_original))
+
     def fit(order, gate):
-        return MixtureOfExperts(frozen_experts(order), gate=gate).fit(X_TEST[:1])
+        experts = frozen_experts(order, iterator_valid__batch_size=1)
+        return MixtureOfExperts(experts, gate=gate).fit(X_TEST[:1])
 
     gates = [NaiveConcatGate(statistic),
              AugmentedGate([("gaussian_noise", {"std": 0.3}), "poisson_noise"],
