@@ -41,17 +41,18 @@ class _SampleRandom:
     """
 
     def __init__(self, X, seed):
-        rows = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1)
-        salt = int(seed).to_bytes(8, "little")
-        self._keys = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8,
-                                                     key=salt).digest(), "little")
-                      for row in rows]
-        self._draws = 0
+        self._X, self._seed, self._keys, self._draws = X, int(seed), None, 0
         self._generator = torch.Generator()
 
     def fill(self, shape, method):
         """A float32 tensor of ``shape``, row ``i`` filled by ``method`` ("uniform_",
         "normal_") from sample ``i``'s generator; every call is a new draw."""
+        if self._keys is None:  # hashed at the first draw: sharpening and flips draw none
+            rows = np.ascontiguousarray(self._X, dtype=np.float32).reshape(len(self._X), -1)
+            salt = self._seed.to_bytes(8, "little")
+            self._keys = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8,
+                                                         key=salt).digest(), "little")
+                          for row in rows]
         self._draws += 1
         out = torch.empty(shape)
         for i, key in enumerate(self._keys):

@@ -41,7 +41,13 @@ def _energy(z, total):
 
 
 def _max_proba(z, total):
-    return softmax(z, axis=1).max(axis=1)
+    # max(softmax(z)) - 1, computed as -others / (1 + others) with others the sum of the
+    # other classes' exp(z_j - max z): the probability's order, but a confident expert's
+    # 1 - 1e-20 does not round to 1 (confident experts tied, and the first one won)
+    others = np.exp(z - z.max(axis=1, keepdims=True))
+    others[np.arange(len(z)), z.argmax(axis=1)] = 0.0
+    others = others.sum(axis=1)
+    return -others / (1.0 + others)
 
 
 def _entropy(z, total):
@@ -124,7 +130,9 @@ class NaiveConcatGate(BaseGate):
           paper defines it on purpose, as a contrast.
         - ``"energy"``: ``logsumexp(z)``, the (negative) free energy of the
           out-of-distribution literature.
-        - ``"max_proba"``: the largest softmax probability.
+        - ``"max_proba"``: the largest softmax probability, minus 1 (computed
+          so that a confident expert's probability does not round to 1: the
+          scores of confident experts would tie).
         - ``"entropy"``: the lowest softmax entropy wins.
 
         The default, ``"energy"``, is the best or tied-best statistic in skgate's

@@ -61,7 +61,7 @@ CASES = {
     "max_proba": (  # softmax: A row 0 = [5, 5, 1] / 11, B row 0 = [11, 3, 3, 3] / 20
         [[LN5, LN5, 0], [3, 3, 3]],
         [[LN11, LN3, LN3, LN3], [3.5, 0, 0, 0]],
-        [[5 / 11, 11 / 20], [1 / 3, E35 / (E35 + 3)]],
+        [[5 / 11 - 1, 11 / 20 - 1], [1 / 3 - 1, E35 / (E35 + 3) - 1]],  # minus 1
         [1, 1],
     ),
     "entropy": (  # sum p log p (minus the entropy); same rows as max_proba
@@ -152,6 +152,16 @@ def test_max_proba_and_entropy_agree_and_disagree():
     logits = [np.array(a), np.array(b)]
     np.testing.assert_array_equal(expert_scores(logits, "max_proba").argmax(axis=1), [1, 1])
     np.testing.assert_array_equal(expert_scores(logits, "entropy").argmax(axis=1), [0, 1])
+
+
+def test_max_proba_of_confident_experts_does_not_tie():
+    # regression: both softmax maxima rounded to 1.0, so the first expert won whatever
+    # the confidences (14% of the rows of three small MLP experts)
+    a, b = np.array([[40.0, 0.0]]), np.array([[60.0, 0.0]])
+    assert expert_scores([a, b], "max_proba").argmax() == 1
+    assert expert_scores([b, a], "max_proba").argmax() == 0
+    np.testing.assert_allclose(expert_scores([a, b], "max_proba"),
+                               [[-math.exp(-40), -math.exp(-60)]], rtol=1e-12)
 
 
 def test_entropy_with_a_saturated_softmax_is_finite():
