@@ -82,6 +82,10 @@ def main(argv=None):
                         help="fusion: the experts fused (same_task: LeNet-5, SmallResNet and "
                         "MLP trained on all ten classes; split_task: SmallResNets trained on "
                         "classes 0-4 and on 5-9, and LeNet-5)")
+    parser.add_argument("--rows", nargs="+", default=None, metavar="PATTERN",
+                        help="fusion: only the SoftMoE rows whose label contains one of these "
+                        "strings (case-insensitive), for example --rows embedding to leave "
+                        "out the slow thumbnail CNN gate (default: every row)")
     parser.add_argument("--variants", action="store_true",
                         help="pan: only the fallback rule and independent networks "
                         "(negatives from other data), not the paper's tables")
@@ -125,6 +129,7 @@ def main(argv=None):
         results = run_fusion(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
                              epochs=ns.epochs, verbose=1,
                              representations=EXPERT_SETS[ns.representations],
+                             softmoe_rows=ns.rows,
                              print_fn=lambda m: print(m, file=sys.stderr, flush=True))
         report_fusion(results)
         _dump(results, ns.out)

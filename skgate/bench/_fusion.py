@@ -26,7 +26,8 @@ The experts are in ``_fusion_experts.py``, the scikit-learn baselines in
 """
 
 import numpy as np
-from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.base import clone
+from sklearn.model_selection import ParameterGrid, train_test_split
 
 from ..utils._evaluation import format_table, mean_std, proba_accuracy, timed
 from ._fusion_baselines import (  # noqa: F401
@@ -57,21 +58,31 @@ from ._fusion_experts import (  # noqa: F401
 #: the default when no grid is searched (without weight decay the heads overfit the 2,000
 #: images: embedding gate 0.687 vs 0.709 on seed 0 of the same-task set)
 _WD = {"heads": "linear", "weight_decay": 1e-2}
-#: the grid each SoftMoE row searches by 3-fold inner CV on the labelled images (GridSearchCV
-#: over the mixture), as the scikit-learn rows choose C
-SOFTMOE_GRID = {"gate__weight_decay": [1e-3, 1e-2, 1e-1]}
+#: the grid each SoftMoE row searches by 3-fold inner CV on the labelled images (the gate's
+#: parameters, fitted on the experts' outputs computed once), as the scikit-learn rows choose C
+SOFTMOE_GRID = {"weight_decay": [1e-3, 1e-2, 1e-1]}
+#: the gated products' own grid: on seed 0 of the split-task set, their inner-CV accuracy
+#: peaks between 1e-2 and 1e-1 (the heads' logits are scaled by gate weights near 1/K, so
+#: their penalty is K^2 times that of the same linear model on the concatenation)
+_PRODUCT_GRID = {"weight_decay": [1e-2, 3e-2, 1e-1, 3e-1]}
+#: label -> SoftMoE parameters; a "grid" entry replaces ``softmoe_grid`` for that row
 SOFTMOE_ROWS = {
     "SoftMoE embedding gate (MoE-Embedding)": {"gate_net": "embedding", **_WD},
     "SoftMoE thumbnail CNN gate (MoE-CNN(32))": {"gate_net": "thumbnail_cnn", **_WD},
     "SoftMoE MLP gate": {"gate_net": "mlp", **_WD},
     "SoftMoE embedding gate + label embedding 32 (LE)": {
         "gate_net": "embedding", "label_embedding": 32, **_WD},
+    "SoftMoE embedding gate, gated product (combine='logits')": {
+        "gate_net": "embedding", "combine": "logits", **_WD, "grid": _PRODUCT_GRID},
+    "SoftMoE embedding gate + label embedding 32, gated product (combine='logits')": {
+        "gate_net": "embedding", "label_embedding": 32, "combine": "logits", **_WD,
+        "grid": _PRODUCT_GRID},
 }
 
 
 def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_labelled=2000,
                verbose=0, softmoe_params=None, print_fn=None, representations=EXPERT_NAMES,
-               softmoe_grid=SOFTMOE_GRID):
+               softmoe_grid=SOFTMOE_GRID, softmoe_rows=None):
     """The fusion protocol on CIFAR-10, one result dict per seed.
 
     Parameters
@@ -96,10 +107,18 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
         The experts fused (keys of :data:`REPRESENTATIONS`), for example
         ``EXPERT_SETS["split_task"]``.
     softmoe_grid : dict or None, default=SOFTMOE_GRID
-        The parameter grid of the mixture that each SoftMoE row searches by a 3-fold
-        stratified inner CV on the labelled images (``GridSearchCV``, accuracy; the
-        frozen experts are shared, never retrained); None fits each row once with its
-        parameters.
+        The grid of gate parameters that each SoftMoE row searches by a 3-fold stratified
+        inner CV on the labelled images (accuracy; the folds of ``GridSearchCV`` with
+        :func:`_inner_cv`, the first best candidate on ties); None fits each row once with
+        its parameters. A row's own ``"grid"`` entry (see :data:`SOFTMOE_ROWS`) replaces a
+        grid given here (not None).
+        The frozen experts run once per seed over ``cifar10_test``; every candidate gate is
+        fitted on those outputs (:meth:`ExpertOutputs.subset
+        <skgate.experts.ExpertOutputs.subset>`), as ``MixtureOfExperts.fit`` would fit it on
+        the same experts' outputs.
+    softmoe_rows : sequence of str or None, default=None
+        The SoftMoE rows to run: a row runs when one of these strings is in its label
+        (case-insensitive); None runs every row of :data:`SOFTMOE_ROWS`.
 
     Returns
     -------
@@ -112,12 +131,13 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
         gate weight of each expert on the evaluation images), ``softmoe`` (whether SoftMoE
         rows ran).
     """
-    from .. import MixtureOfExperts
     from ..datasets import load_npz
+    from ..experts import ExpertOutputs, ExpertSet
     from ..gates import SoftMoE
     from ..metrics import activation_rate
 
     say = (print_fn or print) if verbose else (lambda *a, **k: None)
+    rows = select_softmoe_rows(softmoe_rows)
     X_test, y_test = load_npz("cifar10_test", data_dir, return_X_y=True)
     results = []
     for seed in seeds:
@@ -128,7 +148,7 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
         idx_lab, idx_eval = train_test_split(
             np.arange(len(y_test)), train_size=n_labelled, stratify=y_test, random_state=seed)
         epochs_used = _epochs(epochs)
-        reps, expert_rows = [], {}
+        reps, all_logits, expert_rows = [], [], {}
         for name, expert in experts:
             (logits, layers), features_s = timed(
                 lambda e=expert: e.forward_outputs(X_test, layers=["penultimate"]))
@@ -136,6 +156,7 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
             right = pred == y_test
             mine = np.isin(y_test, expert.classes)
             reps.append(layers["penultimate"])
+            all_logits.append(logits)
             expert_rows[name] = {
                 "classes": [int(c) for c in expert.classes],
                 "epochs": epochs_used[name], "train_s": train_s[name], "cached": cached[name],
@@ -151,34 +172,80 @@ def run_fusion(seeds=(0, 1, 2), data_dir=None, cache_dir=None, epochs=None, n_la
         say(f"[fusion] seed {seed}: baselines on {Z.shape[1]}-d representations")
         methods = run_baselines(Z[idx_lab], y_test[idx_lab], Z[idx_eval], y_test[idx_eval],
                                 columns, random_state=seed)
-        for label, params in SOFTMOE_ROWS.items():
+        # the experts' outputs over cifar10_test, from the pass above: every SoftMoE
+        # candidate is fitted on them, the experts never rerun
+        outputs = ExpertOutputs(ExpertSet(experts), X_test, all_logits,
+                                [{"penultimate": r} for r in reps])
+        out_lab, out_eval = outputs.subset(idx_lab), outputs.subset(idx_eval)
+        for label, params in rows.items():
             say(f"[fusion] seed {seed}: {label}")
+            params = dict(params)
+            grid = params.pop("grid", softmoe_grid) if softmoe_grid else None
             gate = SoftMoE(**params, **(softmoe_params or {}), random_state=seed)
-            model = MixtureOfExperts(experts, gate=gate)
-            if softmoe_grid:
-                model = GridSearchCV(model, softmoe_grid, cv=_inner_cv(seed))
-            _, fit_s = timed(model.fit, X_test[idx_lab], y_test[idx_lab])
-            moe = model.best_estimator_ if softmoe_grid else model
-            outputs = moe.expert_outputs(X_test[idx_eval])  # one pass for both
-            proba = moe.gate_.predict_proba(outputs)
-            weights = moe.gate_.route_proba(outputs)
+            (gate, best, cv_scores), fit_s = timed(
+                search_gate, gate, out_lab, y_test[idx_lab], grid, cv=_inner_cv(seed))
+            proba = gate.predict_proba(out_eval)
+            weights = gate.route_proba(out_eval)
             methods[label] = {
-                "accuracy": proba_accuracy(moe.classes_, proba, y_test[idx_eval]),
+                "accuracy": proba_accuracy(gate.classes_, proba, y_test[idx_eval]),
                 "fit_s": fit_s, "kind": "softmoe",
-                "C": (float(model.best_params_["gate__weight_decay"])
-                      if softmoe_grid and "gate__weight_decay" in model.best_params_
-                      else None),
+                "C": float(best["weight_decay"]) if "weight_decay" in best else None,
+                "cv_scores": cv_scores,
                 "gate_weights": weights.mean(axis=0).tolist(),
                 # ActivationRate(expert | images of a source task's classes)
                 "activation_rates": {} if groups is None else dict(zip(
                     np.unique(groups).tolist(),
                     activation_rate(weights, groups).tolist())),
-                "epochs_run": len(moe.gate_.history_),
+                "epochs_run": len(gate.history_),
             }
         results.append({"seed": seed, "n_labelled": len(idx_lab), "n_eval": len(idx_eval),
                         "experts": expert_rows, "methods": methods,
                         "softmoe": True})
     return results
+
+
+def select_softmoe_rows(patterns=None):
+    """The rows of :data:`SOFTMOE_ROWS` whose label contains one of ``patterns``
+    (case-insensitive); all of them for None. A pattern matching no row is an error."""
+    if patterns is None:
+        return dict(SOFTMOE_ROWS)
+    patterns = [p.lower() for p in patterns]
+    unmatched = [p for p in patterns if not any(p in label.lower() for label in SOFTMOE_ROWS)]
+    if unmatched:
+        raise ValueError(f"No SoftMoE row matches {unmatched}; the rows are "
+                         f"{list(SOFTMOE_ROWS)}.")
+    return {label: params for label, params in SOFTMOE_ROWS.items()
+            if any(p in label.lower() for p in patterns)}
+
+
+def search_gate(gate, outputs, y, grid, cv):
+    """Choose ``gate``'s parameters from ``grid`` by cross-validated accuracy, then refit.
+
+    The gate is fitted on the experts' outputs (``outputs.subset`` of each fold), so the
+    experts run once for every candidate and fold; the folds are ``cv.split(outputs.X, y)``,
+    and ties go to the first best candidate, as in ``GridSearchCV``.
+
+    Returns
+    -------
+    gate : the gate refitted on all of ``outputs`` with the best parameters
+    best : dict, the best parameters (empty without a grid)
+    scores : list of float, the mean inner-CV accuracy of each candidate (empty without grid)
+    """
+    y = np.asarray(y)
+    if not grid:
+        return clone(gate).fit(outputs, y), {}, []
+    candidates = list(ParameterGrid(grid))
+    folds = list(cv.split(np.zeros((len(y), 1)), y))
+    scores = []
+    for params in candidates:
+        fold_scores = []
+        for train, test in folds:
+            fitted = clone(gate).set_params(**params).fit(outputs.subset(train), y[train])
+            pred = fitted.classes_[fitted.predict_proba(outputs.subset(test)).argmax(axis=1)]
+            fold_scores.append(float(np.mean(pred == y[test])))
+        scores.append(float(np.mean(fold_scores)))
+    best = candidates[int(np.argmax(scores))]
+    return clone(gate).set_params(**best).fit(outputs, y), best, scores
 
 
 def _source_groups(experts, y):
@@ -278,10 +345,11 @@ def report_fusion(results, print_fn=print):
              f"images, over {list(C_GRID)} (linear SVM: {list(SVM_C_GRID)}; stacking: C of "
              f"the second stage, over {list(FINAL_C_GRID)}, its first stage reusing each "
              "representation's C); SoftMoE rows: weight decay chosen the same way over "
-             f"{SOFTMOE_GRID['gate__weight_decay']} (GridSearchCV over the mixture) when the "
+             f"{SOFTMOE_GRID['weight_decay']} (gated products: over "
+             f"{_PRODUCT_GRID['weight_decay']}) when the "
              "column shows it. Fit time of the scikit-learn rows: on precomputed "
-             "representations; of the SoftMoE rows: from images, expert forward passes "
-             "and the search included.")
+             "representations; of the SoftMoE rows: on the experts' outputs (computed once "
+             "per seed), the search included.")
     rated = [lab for lab in labels if first["methods"][lab].get("activation_rates")]
     if rated:
         names = list(first["experts"])

@@ -76,6 +76,23 @@ class SoftMoE(TorchGate):
           and softmax over the experts (third paper, 3.3).
     heads : {"linear"} or None, default=None
         Trainable heads on frozen representations (see above).
+    combine : {"probabilities", "logits"}, default="probabilities"
+        How the heads are combined, with ``heads="linear"``:
+
+        - ``"probabilities"``: the mixture of the heads' probabilities,
+          ``Y = sum_k G(X)_k softmax(z_k(X))`` (the papers' soft mixture); per
+          input it can at best follow one representation.
+        - ``"logits"``: the gated product of experts,
+          ``Y = softmax(sum_k G(X)_k z_k(X))`` with ``z_k`` the logits of head
+          k: the gate weighs each representation's evidence and the evidence
+          adds up. With a constant gate it is a linear model over the
+          concatenated representations (softmax regression on the
+          concatenation), which the gate makes input-dependent.
+
+        ``"logits"`` needs ``heads="linear"``: without heads, frozen experts
+        and jointly trained experts predict in their own label sets, where a
+        product would give probability 0 to every label one expert lacks; a
+        ``ValueError`` says so.
     features : str, default="penultimate"
         The expert layer the heads and the embedding gate read. Representations
         are standardised with the fit data's statistics.
@@ -175,6 +192,7 @@ class SoftMoE(TorchGate):
     _parameter_constraints = {
         "gate_net": [StrOptions(set(GATE_NETS))],
         "heads": [StrOptions({"linear"}), None],
+        "combine": [StrOptions({"probabilities", "logits"})],
         "features": [str],
         "train_experts": ["boolean"],
         "owner": [callable, None],
@@ -197,6 +215,7 @@ class SoftMoE(TorchGate):
         gate_net="mlp",
         *,
         heads=None,
+        combine="probabilities",
         features="penultimate",
         train_experts=False,
         owner=None,
@@ -220,6 +239,7 @@ class SoftMoE(TorchGate):
     ):
         self.gate_net = gate_net
         self.heads = heads
+        self.combine = combine
         self.features = features
         self.train_experts = train_experts
         self.owner = owner
@@ -253,6 +273,13 @@ class SoftMoE(TorchGate):
                        defines_label_space=self.heads is not None)
 
     def _check_params(self, expert_set):
+        if self.combine == "logits" and self.heads is None:
+            raise ValueError(
+                "combine='logits' adds the logits of the heads (a gated product of experts); "
+                "it needs heads='linear'. Without heads the experts predict in their own label "
+                "sets, where a product gives probability 0 to every label one expert lacks; "
+                "use combine='probabilities'."
+            )
         if self.train_experts and self.heads is not None:
             raise ValueError(
                 "heads='linear' reads frozen representations; it cannot be combined with "
@@ -388,10 +415,12 @@ class SoftMoE(TorchGate):
     def _expert_modules(self, inputs, expert_set):
         n_classes = len(self.classes_)
         if self.heads is not None:
+            # "logits": the heads' logits, combined by the module before the softmax
+            last = [nn.LogSoftmax(dim=1)] if self.combine == "probabilities" else []
             return "heads", [
                 nn.Sequential(
                     nn.Linear(inputs[f"h{k}"].shape[1] + self._label_dim(k), n_classes),
-                    nn.LogSoftmax(dim=1),
+                    *last,
                 )
                 for k in range(len(expert_set))
             ]
@@ -445,7 +474,7 @@ class SoftMoE(TorchGate):
         mode, experts = self._expert_modules(inputs, expert_set)
         module = SoftMixtureModule(
             mode, experts, self._gate_module(inputs, len(expert_set)),
-            self._label_embeddings(expert_set),
+            self._label_embeddings(expert_set), combine=self.combine,
         )
         split = None
         if self.validation_fraction is not None:

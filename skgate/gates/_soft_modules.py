@@ -74,6 +74,10 @@ class SoftMixtureModule(nn.Module):
     The forward pass takes the named inputs built by :class:`SoftMoE` and
     returns ``(log_proba, weights)``; skorch uses the first for the loss.
 
+    With ``combine="logits"`` (heads only; the heads then return logits ``z_k``, not
+    log-probabilities) it is the gated product of experts
+    ``log Y = log_softmax(sum_k G(X)_k z_k(X))``.
+
     Examples
     --------
     :class:`SoftMoE` builds and trains it; a fitted gate holds it as ``module_``:
@@ -91,9 +95,10 @@ class SoftMixtureModule(nn.Module):
     (True, 'frozen')
     """
 
-    def __init__(self, mode, experts, gate, label_embeddings=None):
+    def __init__(self, mode, experts, gate, label_embeddings=None, combine="probabilities"):
         super().__init__()
         self.mode = mode  # "frozen" (fixed probabilities), "heads" or "joint"
+        self.combine = combine  # "probabilities" (mixture) or "logits" (gated product)
         self.experts = nn.ModuleList(experts)
         self.gate = gate
         self.label_embeddings = None if label_embeddings is None else nn.ModuleList(
@@ -118,7 +123,14 @@ class SoftMixtureModule(nn.Module):
             log_p = [expert(inputs["x"]) for expert in self.experts]
         else:
             log_p = [inputs[f"logp{k}"] for k in range(len(self.experts))]
-        log_p = torch.stack(log_p, dim=1)  # (n, K, C)
+        log_p = torch.stack(log_p, dim=1)  # (n, K, C); the heads' logits with "logits"
+        if getattr(self, "combine", "probabilities") == "logits":
+            if self.gate is None:
+                weights = inputs["owner"]
+            else:
+                gate_in = features if isinstance(self.gate, _EmbeddingGate) else inputs["gate_x"]
+                weights = F.softmax(self.gate(gate_in), dim=1)
+            return F.log_softmax((weights.unsqueeze(2) * log_p).sum(dim=1), dim=1), weights
         if self.gate is None:  # the fixed gate: weights given with the input
             weights = inputs["owner"]
             log_w = torch.log(weights.clamp_min(1e-12))

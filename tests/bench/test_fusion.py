@@ -10,8 +10,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_pre
 from sklearn.pipeline import Pipeline
 
 from skgate.bench._fusion import (
+    _PRODUCT_GRID,
     EXPERT_NAMES,
     EXPERT_SETS,
+    SOFTMOE_ROWS,
+    _inner_cv,
     _source_groups,
     average_probas,
     concatenation_classifier,
@@ -19,7 +22,9 @@ from skgate.bench._fusion import (
     report_fusion,
     run_baselines,
     run_fusion,
+    search_gate,
     select_columns,
+    select_softmoe_rows,
     softmax_regression,
     stacking_classifier,
     trained_representation_experts,
@@ -182,12 +187,47 @@ def test_source_groups_name_the_expert_owning_each_label():
     assert _source_groups(same, np.array([0, 9])) is None
 
 
+def test_search_gate_is_grid_search_over_the_mixture_without_rerunning_the_experts():
+    from skgate import MixtureOfExperts
+    from skgate.experts import ExpertSet
+    from skgate.gates import SoftMoE
+    from skgate.utils._testing import frozen_linear
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 6)).astype(np.float32)
+    y = X[:, :3].argmax(axis=1)
+    experts = [("a", frozen_linear(rng.normal(size=(2, 6)), [0, 1])),
+               ("b", frozen_linear(rng.normal(size=(2, 6)), [0, 1]))]
+    gate = SoftMoE("embedding", heads="linear", combine="logits", embedding_dim=4,
+                   max_epochs=3, lr=0.05, random_state=0)
+    grid = {"weight_decay": [1e-3, 1e-1, 1.0]}
+    outputs = ExpertSet(experts).outputs(X, layers=["penultimate"])
+    fitted, best, scores = search_gate(gate, outputs, y, grid, cv=_inner_cv(0))
+    search = GridSearchCV(MixtureOfExperts(experts, gate=gate),
+                          {"gate__weight_decay": grid["weight_decay"]}, cv=_inner_cv(0)).fit(X, y)
+    np.testing.assert_allclose(scores, search.cv_results_["mean_test_score"], rtol=1e-12)
+    assert best == {"weight_decay": search.best_params_["gate__weight_decay"]}
+    np.testing.assert_allclose(fitted.predict_proba(outputs),
+                               search.best_estimator_.predict_proba(X), rtol=1e-5, atol=1e-7)
+    single, none, no_scores = search_gate(gate, outputs, y, None, cv=_inner_cv(0))
+    assert none == {} and no_scores == [] and single.weight_decay == 0.0
+
+
+def test_select_softmoe_rows():
+    assert select_softmoe_rows() == SOFTMOE_ROWS
+    chosen = select_softmoe_rows(["EMBEDDING"])
+    assert chosen and all("embedding" in label.lower() for label in chosen)
+    assert not any("thumbnail" in label for label in chosen)
+    with pytest.raises(ValueError, match="No SoftMoE row matches"):
+        select_softmoe_rows(["transformer"])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("SKGATE_DATA_DIR"), reason="SKGATE_DATA_DIR unset")
 def test_run_fusion_on_real_data(tmp_path):
     results = run_fusion(seeds=(0,), epochs=1, n_labelled=500, cache_dir=tmp_path,
                          softmoe_params={"max_epochs": 3},
-                         softmoe_grid={"gate__weight_decay": [1e-3, 1e-1]})
+                         softmoe_grid={"weight_decay": [1e-3, 1e-1]})
     (result,) = results
     assert result["n_labelled"] == 500 and result["n_eval"] == 9500
     assert list(result["experts"]) == list(EXPERT_NAMES)
@@ -198,7 +238,7 @@ def test_run_fusion_on_real_data(tmp_path):
     for row in result["methods"].values():
         assert 0.1 < row["accuracy"] <= 1.0
         if row["kind"] == "softmoe":  # the weight decay chosen by the inner CV
-            assert row["C"] in (1e-3, 1e-1)
+            assert row["C"] in (1e-3, 1e-1) or row["C"] in _PRODUCT_GRID["weight_decay"]
     # the experts are cached: a second build loads them
     _, train_s, cached = trained_representation_experts(0, cache_dir=tmp_path, epochs=1)
     assert cached == dict.fromkeys(EXPERT_NAMES, True)

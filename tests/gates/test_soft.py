@@ -288,6 +288,88 @@ def test_label_embedding_needs_heads():
         MixtureOfExperts(_slice_experts(), gate=SoftMoE("linear", label_embedding=4)).fit(X, y)
 
 
+# -- 4b. combine="logits": the gated product of the heads ----------------------------------
+def _heads_logits(gate, X):
+    """Each head's logits on X, by hand: its linear map of the standardised representation."""
+    out = []
+    for k, scaler in enumerate(gate.scalers_):
+        linear = gate.module_.experts[k][0]
+        h = scaler.transform(X).astype(np.float64)  # the frozen experts' penultimate is X
+        out.append(h @ linear.weight.detach().double().numpy().T
+                   + linear.bias.detach().double().numpy())
+    return out
+
+
+@pytest.mark.parametrize("gate_net", ["linear", "embedding"])
+def test_logits_combine_is_the_softmax_of_the_gated_logit_sum(gate_net):
+    X, y = _string_problem(60)
+    gate = SoftMoE(gate_net, heads="linear", combine="logits", embedding_dim=4, max_epochs=3,
+                   lr=0.05, random_state=0)
+    moe = MixtureOfExperts(_binary_experts(), gate=gate).fit(X, y)
+    for head in moe.gate_.module_.experts:  # logits, no log-softmax
+        assert len(head) == 1 and isinstance(head[0], torch.nn.Linear)
+    weights = moe.route_proba(X)
+    z = _heads_logits(moe.gate_, X)
+    expected = _softmax(sum(weights[:, k : k + 1] * z[k] for k in range(2)))
+    np.testing.assert_allclose(moe.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+    # not the mixture of the heads' probabilities
+    mixture = sum(weights[:, k : k + 1] * _softmax(z[k]) for k in range(2))
+    assert np.abs(moe.predict_proba(X) - mixture).max() > 1e-3
+
+
+def test_logits_combine_with_the_fixed_gate_is_the_owner_head():
+    X, y, owner = _routing_problem(80)
+    gate = SoftMoE("fixed", heads="linear", combine="logits", owner=_bright_owner,
+                   max_epochs=2, random_state=0)
+    moe = MixtureOfExperts(_slice_experts(), gate=gate).fit(X, y)
+    z = _heads_logits(moe.gate_, X)
+    expected = np.where((owner == 1)[:, None], _softmax(z[1]), _softmax(z[0]))
+    np.testing.assert_allclose(moe.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_logits_combine_by_hand_on_a_tiny_module():
+    # a fixed gate (0.25, 0.75) and two heads of given logits: log_softmax(0.25 z0 + 0.75 z1)
+    from skgate.gates import SoftMixtureModule
+
+    class Constant(torch.nn.Module):
+        def forward(self, x):
+            return torch.log(torch.tensor([[0.25, 0.75]])).expand(len(x), 2)
+
+    heads = [torch.nn.Linear(1, 3), torch.nn.Linear(1, 3)]
+    with torch.no_grad():
+        for head, w, b in zip(heads, ([1.0, 0.0, -1.0], [0.0, 2.0, 0.0]),
+                              ([0.0, 0.0, 0.0], [1.0, 0.0, 0.0])):
+            head.weight.copy_(torch.tensor(w)[:, None])
+            head.bias.copy_(torch.tensor(b))
+    module = SoftMixtureModule("heads", heads, Constant(), combine="logits")
+    h = torch.tensor([[1.0], [2.0]])
+    log_y, weights = module(h0=h, h1=h, gate_x=h)
+    # row 1 (h=1): z0 = (1, 0, -1), z1 = (1, 2, 0) -> 0.25 z0 + 0.75 z1 = (1, 1.5, -0.25)
+    # row 2 (h=2): z0 = (2, 0, -2), z1 = (1, 4, 0) -> (1.25, 3, -0.5)
+    s = np.array([[1.0, 1.5, -0.25], [1.25, 3.0, -0.5]])
+    expected = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(log_y.detach().numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(weights.detach().numpy(), [[0.25, 0.75]] * 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{}, {"train_experts": True}])
+def test_logits_combine_needs_heads(params):
+    X, y, _ = _routing_problem(20)
+    experts = _joint_experts() if params else _slice_experts()
+    gate = SoftMoE("linear", combine="logits", max_epochs=1, **params)
+    with pytest.raises(ValueError, match="combine='logits'.*needs heads='linear'"):
+        MixtureOfExperts(experts, gate=gate).fit(X, y)
+
+
+def test_probabilities_combine_is_the_default_mixture():
+    X, y = _string_problem(60)
+    probas = []
+    for extra in ({}, {"combine": "probabilities"}):
+        gate = SoftMoE("linear", heads="linear", max_epochs=2, random_state=0, **extra)
+        probas.append(MixtureOfExperts(_binary_experts(), gate=gate).fit(X, y).predict_proba(X))
+    np.testing.assert_array_equal(probas[0], probas[1])
+
+
 # -- 5. training the experts jointly with the gate ------------------------------------------
 def _joint_moe(max_epochs, **params):
     gate = SoftMoE("linear", train_experts=True, max_epochs=max_epochs, lr=0.05, batch_size=256,
@@ -537,6 +619,7 @@ def test_device_cuda():
     {"lr": -0.1},
     {"lr": 0.0},
     {"heads": "mlp"},
+    {"combine": "product"},
     {"max_epochs": -1},
     {"validation_fraction": 1.0},
     {"patience": 0},
