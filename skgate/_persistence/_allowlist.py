@@ -71,7 +71,7 @@ _TRUSTED = {
     "skgate.gates._universal": ["UniversalGate"],
     "skgate.gates._universal_modules": ["_Calibration"],
     "skgate.gates._floor": ["FloorGate"],
-    "skgate.gates._router": ["FastRouter", "_SeededNet", "_Thumbnail", "_RouterCNN"],
+    "skgate.gates._router": ["FastRouter", "_SeededNet", "_Thumbnail", "_RouterCNN", "_Augment"],
     "skgate.models._lenet": ["LeNet5"],
     "skgate.models._mlp": ["MLP"],
     "skgate.models._resnet": ["SmallResNet"],

@@ -1,5 +1,6 @@
 """FastRouter: a small network routes each raw input before any expert runs (fast PAN)."""
 
+import math
 from dataclasses import replace
 from numbers import Integral, Real
 
@@ -11,6 +12,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from torch import nn
+from torch.nn import functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from ..models import MLP
@@ -31,6 +33,30 @@ class _Thumbnail(nn.Module):
     def forward(self, x):
         if x.shape[-2:] != (self.size, self.size):
             x = TF.resize(x, [self.size, self.size], antialias=True)
+        return self.module(x)
+
+
+class _Augment(nn.Module):
+    """In training only: a random affine map per image (rotation up to ``degrees``, scale
+    within ``1 +- scale``, shift up to ``shift`` of the side), then ``module``."""
+
+    def __init__(self, module, degrees=10.0, scale=0.1, shift=0.09):
+        super().__init__()
+        self.module = module
+        self.degrees, self.scale, self.shift = degrees, scale, shift
+
+    def forward(self, x):
+        if self.training:
+            n = len(x)
+            draw = torch.rand(n, 4, device=x.device) * 2 - 1  # the global torch generator
+            angle = draw[:, 0] * math.radians(self.degrees)
+            zoom = 1 + draw[:, 1] * self.scale
+            cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+            shift = draw[:, 2:] * 2 * self.shift  # affine_grid's coordinates span [-1, 1]
+            theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                                 torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, align_corners=False)
         return self.module(x)
 
 
@@ -114,6 +140,13 @@ class FastRouter(TorchGate):
         to ``thumbnail`` x ``thumbnail`` pixels (antialiased) before the
         router sees them, so its cost does not grow with the image size.
         ``None`` keeps the size. Ignored for inputs that are not images.
+    augment : bool, default=False
+        Images only: in training, each image of a batch is moved by its own
+        random affine map (rotation up to 10 degrees, scale within 10%, shift
+        up to 9% of the side), so the router learns from more than the fit
+        images themselves. At prediction the images are used as they are.
+        With labels, it took a CNN router from 0.983 to 0.991 routing on
+        disjoint MNIST (see the benchmarks).
     top_k : int >= 1, default=1
         How many experts a sample goes to when the router is unsure of it.
         ``1`` is hard routing: each sample runs exactly one expert.
@@ -164,6 +197,7 @@ class FastRouter(TorchGate):
     >>> from skgate.gates import FastRouter, NaiveConcatGate
     >>> from skgate import Expert
     >>> from torch import nn
+from torch.nn import functional as F
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 4)).astype(np.float32)
     >>> def expert(start, classes):  # a frozen expert whose logits are two columns of X
@@ -183,6 +217,7 @@ class FastRouter(TorchGate):
         "module": [StrOptions({"mlp", "cnn"}), nn.Module],
         "hidden_units": [Interval(Integral, 1, None, closed="left")],
         "thumbnail": [Interval(Integral, 4, None, closed="left"), None],
+        "augment": ["boolean"],
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "confidence": [Interval(Real, 0, 1, closed="both")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -195,6 +230,7 @@ class FastRouter(TorchGate):
         *,
         hidden_units=128,
         thumbnail=16,
+        augment=False,
         top_k=1,
         confidence=0.9,
         max_epochs=10,
@@ -210,6 +246,7 @@ class FastRouter(TorchGate):
         self.module = module
         self.hidden_units = hidden_units
         self.thumbnail = thumbnail
+        self.augment = augment
         self.top_k = top_k
         self.confidence = confidence
         self.max_epochs = max_epochs
@@ -300,6 +337,13 @@ class FastRouter(TorchGate):
             module = MLP(n_classes=n_experts, hidden_layer_sizes=(int(self.hidden_units),))
         if images and self.thumbnail is not None:
             module = _Thumbnail(module, int(self.thumbnail))
+        if self.augment:
+            if not images:
+                raise ValueError(
+                    f"augment=True draws random affine maps of images of shape (n, channels, "
+                    f"height, width); X has shape {X.shape}. Use augment=False."
+                )
+            module = _Augment(module)
         return module
 
     # -- routing ------------------------------------------------------------------------

@@ -125,7 +125,8 @@ def test_same_random_state_same_router():
     np.testing.assert_array_equal(fit[0].route_proba(X), fit[1].route_proba(X))
 
 
-def test_cnn_router_learns_where_in_the_image_the_owner_is():
+@pytest.mark.parametrize("augment", [False, True])
+def test_cnn_router_learns_where_in_the_image_the_owner_is(augment):
     # a bright 2 x 2 blob: top half belongs to expert "a" (labels 0, 1), bottom to "b" (2, 3)
     import torch
 
@@ -147,6 +148,33 @@ def test_cnn_router_learns_where_in_the_image_the_owner_is():
 
     moe = MixtureOfExperts([("a", expert([0, 1])), ("b", expert([2, 3]))],
                            gate=FastRouter(NaiveConcatGate(), module="cnn", thumbnail=None,
-                                           max_epochs=20, random_state=0))
+                                           augment=augment, max_epochs=20, random_state=0))
     moe.fit(images[:300], y[:300])
     assert np.mean(moe.route(images[300:]) == (y[300:] >= 2)) > 0.95
+
+
+def test_augment_moves_each_training_image_and_leaves_prediction_alone():
+    import torch
+
+    from skgate.gates._router import _Augment
+
+    x = torch.rand(2, 1, 8, 8).expand(2, 1, 8, 8).clone()
+    x[1] = x[0]  # two equal images in one batch
+    augment = _Augment(torch.nn.Identity())
+    augment.eval()
+    assert torch.equal(augment(x), x)  # prediction: the images as they are
+    augment.train()
+    torch.manual_seed(0)
+    moved = augment(x)
+    assert moved.shape == x.shape
+    assert not torch.allclose(moved[0], moved[1])  # one random map per image
+    # the identity map resamples every pixel at its own centre
+    still = _Augment(torch.nn.Identity(), degrees=0.0, scale=0.0, shift=0.0).train()
+    torch.testing.assert_close(still(x), x, atol=1e-6, rtol=0)
+
+
+def test_augment_is_for_images():
+    moe = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), augment=True,
+                                                       max_epochs=1))
+    with pytest.raises(ValueError, match="augment=True draws random affine maps of images"):
+        moe.fit(X)
