@@ -3,11 +3,12 @@
 
 import numpy as np
 from sklearn.ensemble import StackingClassifier
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
 from .. import MixtureOfExperts
-from ..gates import NaiveConcatGate, PANGate
-from ..metrics import oracle_proba, routing_accuracy_score
+from ..gates import FastRouter, NaiveConcatGate, PANGate
+from ..metrics import oracle_proba, routing_accuracy, routing_accuracy_score
 from ..utils._evaluation import mean_std as ms
 from ..utils._evaluation import per_seed, proba_accuracy, timed
 from ._problems import make_problem, trained_experts
@@ -166,7 +167,18 @@ PAN_VARIANTS = {
     "conv output, attribution, negatives: CIFAR-10 images": (
         {"features": "features", "fallback": "attribution", "negatives": "cifar10"},
         ("disjoint_mnist",)),
+    # the fast router as a student (FastRouter, CNN on the full image, 30 epochs): taught the
+    # owners of the experts' own training images (each expert owns its training set, as the
+    # original code's PANs were trained) and of the gate data, its teacher the soft-attribution
+    # PAN; with and without a random affine map per training image
+    "student: FastRouter CNN on the experts' training + gate images": (
+        {"student": {"augment": False}}, ("disjoint_mnist",)),
+    "student: FastRouter CNN on the experts' training + gate images, augment": (
+        {"student": {"augment": True}}, ("disjoint_mnist",)),
 }
+
+#: the teacher of the student rows
+_STUDENT_TEACHER = {"features": "features", "fallback": "soft_attribution"}
 
 
 def _cifar_negatives(seed, n, data_dir):
@@ -189,6 +201,21 @@ def run_pan_variants(problem_name, seed, *, data_dir=None, max_epochs=10, cache_
         if problem_name not in problems:
             continue
         kwargs = dict(kwargs)
+        if "student" in kwargs:
+            teacher = MixtureOfExperts(experts, gate=PANGate(random_state=seed,
+                                                             **_STUDENT_TEACHER))
+            teacher.fit(problem.X_gate, problem.y_gate)
+            gate = FastRouter(FrozenEstimator(teacher.gate_), module="cnn", thumbnail=None,
+                              max_epochs=30, random_state=seed, **kwargs["student"])
+            moe, fit_s = timed(lambda g=gate: MixtureOfExperts(experts, gate=g).fit(
+                np.concatenate([problem.X_train, problem.X_gate]),
+                np.concatenate([problem.y_train, problem.y_gate])))
+            proba = moe.predict_proba(problem.X_test)
+            row = {"accuracy": proba_accuracy(moe.classes_, proba, problem.y_test),
+                   "routing": routing_accuracy(moe, problem.X_test, problem.y_test),
+                   "fit_s": fit_s}
+            result["variants"][label] = row
+            continue
         if kwargs.get("negatives") == "cifar10":
             kwargs["negatives"] = _cifar_negatives(seed, len(problem.X_gate), data_dir)
         gate = PANGate(random_state=seed, **kwargs)
