@@ -197,7 +197,6 @@ class FastRouter(TorchGate):
     >>> from skgate.gates import FastRouter, NaiveConcatGate
     >>> from skgate import Expert
     >>> from torch import nn
-from torch.nn import functional as F
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 4)).astype(np.float32)
     >>> def expert(start, classes):  # a frozen expert whose logits are two columns of X
