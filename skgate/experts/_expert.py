@@ -2,6 +2,7 @@
 
 import threading
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -321,21 +322,54 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
                 and self.iterator_valid is DataLoader
                 and set(self.get_params_for("iterator_valid")) <= {"batch_size"})
 
+    def _reads_arrays(self, X):
+        """Whether inference over ``X`` only cuts an array into batches (the fast path)."""
+        return isinstance(X, np.ndarray) and self._default_loading()
+
     def forward_iter(self, X, training=False, device="cpu"):
         # Arrays are sliced into batches directly: skorch's Dataset + DataLoader path
         # collates sample by sample, which costs more than a LeNet forward pass. Only while
         # that path would do nothing else: a custom dataset, collate_fn, num_workers...
         # take skorch's path, as in training.
-        if (training or is_dataset(X) or not isinstance(X, np.ndarray)
-                or not self._default_loading()):
+        if training or is_dataset(X) or not self._reads_arrays(X):
             yield from super().forward_iter(X, training=training, device=device)
             return
+        self._start_inference()
+        for out in self._array_forward_iter(X):
+            yield to_device(out, device)
+
+    def _start_inference(self):
         self.check_is_fitted()
         self._set_training(False)
+
+    def _array_forward_iter(self, X):
+        """The module's outputs over consecutive batches of the array ``X`` (fast path;
+        call ``_start_inference`` first)."""
         for batch in self._batches(X):
             with torch.inference_mode():
                 out = self.infer(batch)
-            yield to_device(out, device)
+            yield out  # outside inference mode: the caller's code between batches is not in it
+
+    @contextmanager
+    def _capturing(self, layers):
+        """While open, hooks collect the activations of ``layers`` (name -> list of batches)."""
+        modules = self.layer_modules(layers)
+        captured = {name: [] for name in layers}
+        handles = []
+        try:
+            for name in layers:
+                handles.append(self._hook(name, modules[name], captured[name]))
+            yield captured
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _collect(self, outputs, captured):
+        """Logits and activations as arrays, from per-batch module outputs and captures."""
+        chunks = [to_device(y if not isinstance(y, tuple) else y[0], "cpu") for y in outputs]
+        logits = torch.cat(chunks).numpy() if chunks else np.empty((0, len(self.classes_)))
+        activations = {name: torch.cat(parts).numpy() for name, parts in captured.items()}
+        return logits, activations
 
     def forward_outputs(self, X, layers=()):
         """Logits and requested activations of one forward pass over ``X``.
@@ -356,22 +390,9 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         activations : dict of str to ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        modules = self.layer_modules(layers)
-        captured = {name: [] for name in layers}
-        handles = []
-        try:
-            for name in layers:
-                handles.append(self._hook(name, modules[name], captured[name]))
-            chunks = [
-                y if not isinstance(y, tuple) else y[0]
-                for y in self.forward_iter(np.asarray(X), training=False)
-            ]
-        finally:
-            for handle in handles:
-                handle.remove()
-        logits = torch.cat(chunks).numpy() if chunks else np.empty((0, len(self.classes_)))
-        activations = {name: torch.cat(parts).numpy() for name, parts in captured.items()}
-        return logits, activations
+        with self._capturing(layers) as captured:
+            outputs = list(self.forward_iter(np.asarray(X), training=False))
+        return self._collect(outputs, captured)
 
     def layer_modules(self, layers):
         """The submodule behind each layer name; a clear error for unknown names."""

@@ -1,6 +1,7 @@
 """ExpertSet: the fitted experts of one mixture, and their outputs on one input."""
 
 from collections.abc import Mapping
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 from scipy.special import softmax
@@ -167,6 +168,10 @@ class ExpertSet:
     def outputs(self, X, layers=()):
         """Run each expert once over ``X``, batched, and collect logits and layers.
 
+        Over an array, and when every expert only cuts it into batches (no custom
+        dataset or loader), the experts take turns on each block of ``X`` while it
+        is in the cache: ``X`` is read from memory once, not once per expert.
+
         Parameters
         ----------
         X : ndarray of shape (n_samples, ...)
@@ -177,34 +182,71 @@ class ExpertSet:
         -------
         outputs : ExpertOutputs
         """
-        logits, activations = [], []
-        for k, name in enumerate(self.names):
-            wanted = layers.get(name, ()) if isinstance(layers, Mapping) else layers
-            z, acts = self._forward(k, X, wanted)
-            logits.append(z)
-            activations.append(acts)
-        return ExpertOutputs(self, X, logits, activations)
+        wanted = [layers.get(name, ()) if isinstance(layers, Mapping) else layers
+                  for name in self.names]
+        for k in range(len(self)):  # unknown layer names fail here, before any forward pass
+            self._layer_modules(k, wanted[k])
+        if len(self) > 1 and all(expert._reads_arrays(X) for expert in self.experts):
+            raw = self._forward_together(X, wanted)
+        else:
+            raw = [self._forward_one(k, X, wanted[k]) for k in range(len(self))]
+        checked = [self._check(k, z, acts) for k, (z, acts) in enumerate(raw)]
+        return ExpertOutputs(self, X, [z for z, _ in checked], [acts for _, acts in checked])
 
     def proba(self, k, X):
         """Expert ``k``'s probabilities over ``X`` (in its own column order), running
         that expert only."""
-        return softmax(self._forward(k, X, ())[0], axis=1)
+        self._layer_modules(k, ())
+        return softmax(self._check(k, *self._forward_one(k, X, ()))[0], axis=1)
 
-    def _forward(self, k, X, layers):
-        """Expert ``k``'s logits and ``layers`` over ``X``, checked."""
-        name, expert = self.names[k], self.experts[k]
-        try:  # unknown layer names fail here, before any forward pass
-            expert.layer_modules(layers)
-        except ValueError as exc:
-            raise ValueError(f"Expert {name!r}: {exc}") from None
+    def _layer_modules(self, k, layers):
         try:
-            z, acts = expert.forward_outputs(X, layers=layers)
+            self.experts[k].layer_modules(layers)
+        except ValueError as exc:
+            raise ValueError(f"Expert {self.names[k]!r}: {exc}") from None
+
+    @contextmanager
+    def _reporting(self, k, X):
+        """Name expert ``k`` and the input's shape in an error of its forward pass."""
+        try:
+            yield
         except (RuntimeError, ValueError) as exc:
             raise ValueError(
-                f"Expert {name!r} could not process the input of shape {np.shape(X)} "
-                f"(sample shape {np.shape(X)[1:]}): {exc} Check that the mixture's X is in "
-                "the format the expert's input_transform expects."
+                f"Expert {self.names[k]!r} could not process the input of shape "
+                f"{np.shape(X)} (sample shape {np.shape(X)[1:]}): {exc} Check that the "
+                "mixture's X is in the format the expert's input_transform expects."
             ) from exc
+
+    def _forward_one(self, k, X, layers):
+        """Expert ``k``'s logits and ``layers`` over ``X``, unchecked."""
+        with self._reporting(k, X):
+            return self.experts[k].forward_outputs(X, layers=layers)
+
+    def _forward_together(self, X, layers):
+        """Every expert's logits and ``layers`` over the array ``X``, unchecked, block by
+        block: each block (the largest inference batch) is converted once and goes through
+        every expert before the next is read. An expert with a smaller batch size cuts
+        the block into its own batches."""
+        experts = self.experts
+        block = max(expert._inference_batch_size() or max(len(X), 1) for expert in experts)
+        outputs = [[] for _ in experts]
+        for expert in experts:
+            expert._start_inference()
+        with ExitStack() as stack:
+            captured = [stack.enter_context(expert._capturing(wanted))
+                        for expert, wanted in zip(experts, layers)]
+            for start in range(0, len(X), block):
+                part = X[start : start + block]
+                if part.dtype != np.float32 or not X.flags.writeable:
+                    part = np.array(part, dtype=np.float32)  # once, for all the experts
+                for k, expert in enumerate(experts):
+                    with self._reporting(k, X):
+                        outputs[k].extend(expert._array_forward_iter(part))
+        return [expert._collect(out, cap) for expert, out, cap in zip(experts, outputs, captured)]
+
+    def _check(self, k, z, acts):
+        """Expert ``k``'s logits and activations, or a clear error if they cannot be used."""
+        name, expert = self.names[k], self.experts[k]
         if z.ndim != 2 or z.shape[1] != len(expert.classes_):
             raise ValueError(
                 f"Expert {name!r} returned outputs of shape {z.shape}, expected "

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 
 from ..utils._param_validation import StrOptions
 from ._base import BaseGate, one_hot
@@ -37,7 +37,9 @@ def _std(z, total):
 
 
 def _energy(z, total):
-    return logsumexp(z, axis=1)
+    # logsumexp, in NumPy: scipy.special.logsumexp's array-API dispatch costs 3x more
+    top = z.max(axis=1)
+    return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
 
 
 def _max_proba(z, total):

@@ -20,7 +20,7 @@ def _expert(classes, n_in=2):
 
 
 
-def _two_layer_expert():
+def _two_layer_expert(**kwargs):
     """Linear(4, 3) -> ReLU -> Linear(3, 2): first layer keeps x0, x1 and x2 - x3."""
     module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
     with torch.no_grad():
@@ -28,7 +28,7 @@ def _two_layer_expert():
         module[0].bias.zero_()
         module[2].weight.copy_(torch.tensor([[1.0, 1, 1], [0, 0, 2]]))
         module[2].bias.zero_()
-    return Expert.from_pretrained(module, classes=[0, 1])
+    return Expert.from_pretrained(module, classes=[0, 1], **kwargs)
 
 
 X4 = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.0, 2.0, 1.0]], dtype=np.float32)
@@ -245,3 +245,61 @@ def test_non_finite_expert_outputs_name_the_expert(bad):
     X_nan[1, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         moe.predict(X_nan)
+
+
+# -- one read of X for all the experts -------------------------------------------------
+class _Recorder(torch.nn.Module):
+    """An input transform that logs which expert saw how many rows, in call order."""
+
+    def __init__(self, name, log):
+        super().__init__()
+        self.name, self.log = name, log
+
+    def forward(self, x):
+        self.log.append((self.name, len(x)))
+        return x
+
+
+def test_experts_take_turns_on_each_block_of_an_array():
+    # batch sizes 4 and 2: blocks of 4 rows, which the second expert cuts into two batches
+    log = []
+    X = np.arange(40, dtype=np.float32).reshape(10, 4)
+    s = ExpertSet([
+        ("a", frozen_linear(np.eye(2, 4), [0, 1], input_transform=_Recorder("a", log),
+                            iterator_valid__batch_size=4)),
+        ("b", frozen_linear(np.eye(2, 4, k=2), [2, 3], input_transform=_Recorder("b", log),
+                            iterator_valid__batch_size=2)),
+    ])
+    out = s.outputs(X)
+    assert log == [("a", 4), ("b", 2), ("b", 2), ("a", 4), ("b", 2), ("b", 2),
+                   ("a", 2), ("b", 2)]
+    np.testing.assert_array_equal(out.logits[0], X[:, :2])
+    np.testing.assert_array_equal(out.logits[1], X[:, 2:])
+
+
+@pytest.mark.parametrize("writeable", [True, False])
+def test_block_pass_equals_each_expert_alone(writeable):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 4)).astype(np.float32)
+    X.flags.writeable = writeable
+    experts = [
+        ("deep", _two_layer_expert(iterator_valid__batch_size=5)),
+        ("flat", frozen_linear(np.eye(2, 4, k=1), [2, 3], iterator_valid__batch_size=3)),
+        ("whole", frozen_linear(np.eye(2, 4), [4, 5], iterator_valid__batch_size=-1)),
+    ]
+    s = ExpertSet(experts)
+    out = s.outputs(X, layers=["penultimate"])
+    for k, (_, expert) in enumerate(experts):
+        z, acts = expert.forward_outputs(X, layers=["penultimate"])
+        np.testing.assert_allclose(out.logits[k], z, rtol=1e-6)
+        np.testing.assert_allclose(out.activations[k]["penultimate"], acts["penultimate"],
+                                   rtol=1e-6)
+
+
+def test_block_pass_names_the_expert_that_fails():
+    X = np.ones((6, 4), dtype=np.float32)
+    s = ExpertSet([("fine", slice_expert(4, 0, [0, 1])),
+                   ("narrow", frozen_linear(np.eye(2, 3), [2, 3]))])
+    with pytest.raises(ValueError, match=r"Expert 'narrow' could not process the input "
+                                         r"of shape \(6, 4\)"):
+        s.outputs(X)
