@@ -229,8 +229,10 @@ def report_timing(results, print_fn=print):
     rows = [{
         "problem": r["problem"],
         "predict": f"{r['predict_s']:.3f} s",
+        "modules": f"{r['modules_s']:.3f} s",
         "forward": f"{r['forward_s']:.3f} s",
         "forward_t": f"{r['forward_transform_s']:.3f} s",
+        "ratio_m": f"{r['ratio_modules']:.3f}",
         "ratio": f"{r['ratio']:.3f}",
         "ratio_t": f"{r['ratio_transform']:.3f}",
     } for r in results]
@@ -238,10 +240,11 @@ def report_timing(results, print_fn=print):
     print_fn(f"\n{r0['n_samples']} inputs, batch {r0['batch_size']}, {r0['threads']} torch "
              "threads, median of the repeats, measured interleaved in one process\n")
     print_fn(format_table(
-        rows, ["problem", "predict", "forward", "forward_t", "ratio", "ratio_t"],
-        headers=["problem", "mixture predict", "experts' forward passes",
-                 "forward + input transforms", "predict / forward",
-                 "predict / (forward + transforms)"]))
+        rows, ["problem", "predict", "modules", "forward", "forward_t", "ratio_m", "ratio",
+               "ratio_t"],
+        headers=["problem", "mixture predict", "experts' modules alone",
+                 "experts' forward passes", "forward + input transforms",
+                 "predict / modules", "predict / forward", "predict / (forward + transforms)"]))
 
 
 if __name__ == "__main__":

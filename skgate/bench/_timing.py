@@ -35,31 +35,61 @@ def _expert_passes(experts, X, batch_size, *, transform):
     return time.perf_counter() - start
 
 
+def _module_calls(experts, X, batch_size):
+    """Seconds spent in the experts' modules alone: each batch is converted to the expert's
+    format untimed, just before the module runs on it (so it is in the cache), and only the
+    module call is timed."""
+    total = 0.0
+    with torch.inference_mode():
+        for expert in experts:
+            module = expert.module_.eval()
+            for lo in range(0, len(X), batch_size):
+                x = torch.from_numpy(X[lo : lo + batch_size]).to(expert.device)
+                if expert.input_transform is not None:
+                    x = expert.input_transform(x)
+                _synchronize(x)
+                start = time.perf_counter()
+                _synchronize(module(x))
+                total += time.perf_counter() - start
+    return total
+
+
+def _synchronize(tensor):
+    if tensor.is_cuda:
+        torch.cuda.synchronize(tensor.device)
+    return tensor
+
+
 def predict_overhead(moe, X, *, repeats=5):
     """Median seconds of ``moe.predict(X)`` and of the experts' own forward passes.
 
-    The three measurements are interleaved, ``repeats`` times, in one process,
+    The four measurements are interleaved, ``repeats`` times, in one process,
     so that machine noise affects them alike. The experts' batch size is the
     one the mixture uses (``iterator_valid__batch_size`` or ``batch_size``).
 
     Returns
     -------
     result : dict
-        ``predict_s``, ``forward_s`` (bare forward passes on inputs already in
-        each expert's format), ``forward_transform_s`` (forward passes including
-        each expert's input transform), and the ratios ``ratio`` =
-        predict / forward and ``ratio_transform`` = predict / forward_transform.
+        ``predict_s``, ``modules_s`` (the time inside the experts' modules
+        alone, each batch converted untimed just before), ``forward_s`` (bare
+        forward passes on inputs already in each expert's format, converted
+        beforehand), ``forward_transform_s`` (forward passes including each
+        expert's input transform), and the ratios ``ratio_modules`` =
+        predict / modules, ``ratio`` = predict / forward and
+        ``ratio_transform`` = predict / forward_transform.
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
     experts = moe.experts_
     batch_size = experts[0]._inference_batch_size() or len(X)
-    times = {"predict_s": [], "forward_s": [], "forward_transform_s": []}
+    times = {"predict_s": [], "modules_s": [], "forward_s": [], "forward_transform_s": []}
     moe.predict(X[:batch_size])  # warm-up
     for _ in range(repeats):
         times["predict_s"].append(timed(moe.predict, X)[1])
+        times["modules_s"].append(_module_calls(experts, X, batch_size))
         times["forward_s"].append(_expert_passes(experts, X, batch_size, transform=False))
         times["forward_transform_s"].append(_expert_passes(experts, X, batch_size, transform=True))
     result = {key: float(np.median(values)) for key, values in times.items()}
+    result["ratio_modules"] = result["predict_s"] / result["modules_s"]
     result["ratio"] = result["predict_s"] / result["forward_s"]
     result["ratio_transform"] = result["predict_s"] / result["forward_transform_s"]
     result["n_samples"] = len(X)
