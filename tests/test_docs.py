@@ -128,3 +128,15 @@ def test_every_example_has_a_gallery_title(path):
     doc = inspect.cleandoc(re.match(r'"""(.*?)"""', path.read_text(), re.S).group(1))
     title, underline = doc.splitlines()[:2]
     assert title and set(underline) == {"="} and len(underline) >= len(title)
+
+
+def test_the_readme_example_runs_and_scores_what_it_says(capsys, monkeypatch):
+    # the example trains two LeNet-5 on the bundled MNIST sample (about 7 s on one thread)
+    code = re.search(r"## Example\n\n```python\n(.*?)```", (ROOT / "README.md").read_text(),
+                     re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    score, routes = capsys.readouterr().out.splitlines()[:2]
+    said = re.search(r"one classifier over digits 0-9: ([0-9.]+)", code).group(1)
+    assert abs(float(score) - float(said)) < 0.02, (score, said)
+    assert set(routes.strip("[]").split()) <= {"0", "1"}
