@@ -299,10 +299,11 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         return self.module_(x, **fit_params)
 
     # -- inference ----------------------------------------------------------------------
-    def _batches(self, X):
-        """Yield float32 CPU tensors of consecutive batches of an array, without copies."""
+    def _batches(self, X, batch_size=None):
+        """Yield float32 CPU tensors of consecutive batches of an array, without copies
+        (of the expert's inference batch size, unless ``batch_size`` is given)."""
         X = np.asarray(X)
-        batch_size = self._inference_batch_size() or max(len(X), 1)
+        batch_size = batch_size or self._inference_batch_size() or max(len(X), 1)
         writable = X.flags.writeable
         for start in range(0, len(X), batch_size):
             chunk = X[start : start + batch_size]
@@ -342,19 +343,21 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         self.check_is_fitted()
         self._set_training(False)
 
-    def _array_forward_iter(self, X):
+    def _array_forward_iter(self, X, batch_size=None):
         """The module's outputs over consecutive batches of the array ``X`` (fast path;
         call ``_start_inference`` first)."""
-        for batch in self._batches(X):
+        for batch in self._batches(X, batch_size):
             with torch.inference_mode():
                 out = self.infer(batch)
             yield out  # outside inference mode: the caller's code between batches is not in it
 
     @contextmanager
-    def _capturing(self, layers):
-        """While open, hooks collect the activations of ``layers`` (name -> list of batches)."""
+    def _capturing(self, layers, captured=None):
+        """While open, hooks append the activations of ``layers`` to ``captured`` (name ->
+        list of batches; a new dict unless given), which the context yields."""
         modules = self.layer_modules(layers)
-        captured = {name: [] for name in layers}
+        if captured is None:
+            captured = {name: [] for name in layers}
         handles = []
         try:
             for name in layers:
@@ -364,9 +367,13 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
             for handle in handles:
                 handle.remove()
 
-    def _collect(self, outputs, captured):
-        """Logits and activations as arrays, from per-batch module outputs and captures."""
-        chunks = [to_device(y if not isinstance(y, tuple) else y[0], "cpu") for y in outputs]
+    def _logits_of(self, out):
+        """A batch's logits on the CPU: the module's output, or the first of a tuple (the
+        rest is dropped at once, not kept for the whole pass)."""
+        return to_device(out[0] if isinstance(out, tuple) else out, "cpu")
+
+    def _collect(self, chunks, captured):
+        """Logits and activations as arrays, from per-batch logits and captures."""
         logits = torch.cat(chunks).numpy() if chunks else np.empty((0, len(self.classes_)))
         activations = {name: torch.cat(parts).numpy() for name, parts in captured.items()}
         return logits, activations
@@ -391,8 +398,8 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         """
         check_is_fitted(self)
         with self._capturing(layers) as captured:
-            outputs = list(self.forward_iter(np.asarray(X), training=False))
-        return self._collect(outputs, captured)
+            chunks = [self._logits_of(y) for y in self.forward_iter(np.asarray(X), training=False)]
+        return self._collect(chunks, captured)
 
     def layer_modules(self, layers):
         """The submodule behind each layer name; a clear error for unknown names."""

@@ -1,7 +1,7 @@
 """ExpertSet: the fitted experts of one mixture, and their outputs on one input."""
 
 from collections.abc import Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 import numpy as np
 from scipy.special import softmax
@@ -225,24 +225,26 @@ class ExpertSet:
     def _forward_together(self, X, layers):
         """Every expert's logits and ``layers`` over the array ``X``, unchecked, block by
         block: each block (the largest inference batch) is converted once and goes through
-        every expert before the next is read. An expert with a smaller batch size cuts
-        the block into its own batches."""
+        every expert before the next is read. An expert with a smaller batch size cuts the
+        block into equal batches no larger than its own. Each expert's hooks are open only
+        during its turn, so experts that share a module capture only their own passes."""
         experts = self.experts
         block = max(expert._inference_batch_size() or max(len(X), 1) for expert in experts)
-        outputs = [[] for _ in experts]
+        chunks = [[] for _ in experts]
+        captured = [{name: [] for name in wanted} for wanted in layers]
         for expert in experts:
             expert._start_inference()
-        with ExitStack() as stack:
-            captured = [stack.enter_context(expert._capturing(wanted))
-                        for expert, wanted in zip(experts, layers)]
-            for start in range(0, len(X), block):
-                part = X[start : start + block]
-                if part.dtype != np.float32 or not X.flags.writeable:
-                    part = np.array(part, dtype=np.float32)  # once, for all the experts
-                for k, expert in enumerate(experts):
-                    with self._reporting(k, X):
-                        outputs[k].extend(expert._array_forward_iter(part))
-        return [expert._collect(out, cap) for expert, out, cap in zip(experts, outputs, captured)]
+        for start in range(0, len(X), block):
+            part = X[start : start + block]
+            if part.dtype != np.float32 or not X.flags.writeable:
+                part = np.array(part, dtype=np.float32)  # once, for all the experts
+            for k, expert in enumerate(experts):
+                n_batches = -(-len(part) // (expert._inference_batch_size() or len(part)))
+                size = -(-len(part) // n_batches)  # equal batches, none above the expert's
+                with self._reporting(k, X), expert._capturing(layers[k], captured[k]):
+                    chunks[k].extend(expert._logits_of(out)
+                                     for out in expert._array_forward_iter(part, size))
+        return [expert._collect(c, cap) for expert, c, cap in zip(experts, chunks, captured)]
 
     def _check(self, k, z, acts):
         """Expert ``k``'s logits and activations, or a clear error if they cannot be used."""

@@ -37,9 +37,12 @@ def _std(z, total):
 
 
 def _energy(z, total):
-    # logsumexp, in NumPy: scipy.special.logsumexp's array-API dispatch costs 3x more
+    # logsumexp, in NumPy: scipy.special.logsumexp's array-API dispatch costs 3x more; an
+    # infinite maximum is not subtracted, so that +inf gives +inf and -inf rows -inf, as scipy
     top = z.max(axis=1)
-    return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    shift = np.where(np.isfinite(top), top, 0).astype(z.dtype, copy=False)
+    with np.errstate(divide="ignore"):
+        return shift + np.log(np.exp(z - shift[:, None]).sum(axis=1))
 
 
 def _max_proba(z, total):

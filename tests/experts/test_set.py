@@ -303,3 +303,41 @@ def test_block_pass_names_the_expert_that_fails():
     with pytest.raises(ValueError, match=r"Expert 'narrow' could not process the input "
                                          r"of shape \(6, 4\)"):
         s.outputs(X)
+
+
+def test_experts_sharing_a_module_capture_only_their_own_passes():
+    # two heads on one backbone: during the block pass each expert's hooks are open only
+    # for its own turn, so the shared layer's activations are not recorded twice
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU())
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.head = backbone, torch.nn.Linear(6, 2)
+
+        def forward(self, x):
+            return self.head(self.backbone(x))
+
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    experts = [("a", Expert.from_pretrained(Head(), classes=[0, 1], batch_size=8)),
+               ("b", Expert.from_pretrained(Head(), classes=[2, 3], batch_size=8,
+                                            input_transform=lambda x: -x))]
+    out = ExpertSet(experts).outputs(X, layers=["backbone", "penultimate"])
+    for k, (_, expert) in enumerate(experts):
+        _, alone = expert.forward_outputs(X, layers=["backbone", "penultimate"])
+        for layer in ["backbone", "penultimate"]:
+            assert out.activations[k][layer].shape == (30, 6)
+            np.testing.assert_allclose(out.activations[k][layer], alone[layer], rtol=1e-6)
+
+
+def test_a_smaller_batch_size_cuts_a_block_into_equal_batches():
+    log = []
+    X = np.zeros((10, 4), dtype=np.float32)
+    s = ExpertSet([
+        ("a", frozen_linear(np.eye(2, 4), [0, 1], iterator_valid__batch_size=5)),
+        ("b", frozen_linear(np.eye(2, 4), [2, 3], input_transform=_Recorder("b", log),
+                            iterator_valid__batch_size=4)),
+    ])
+    s.outputs(X)
+    assert log == [("b", 3), ("b", 2), ("b", 3), ("b", 2)]  # not 4, 1, 4, 1

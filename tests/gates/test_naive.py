@@ -1,6 +1,7 @@
 """NaiveConcatGate and expert_scores: every statistic checked against hand-computed values."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -268,3 +269,13 @@ def test_clone_get_params_set_params():
     assert not hasattr(copy, "n_experts_")
     assert copy.set_params(statistic="ratio") is copy
     assert copy.statistic == "ratio" and gate.statistic == "std"
+
+
+def test_energy_matches_scipy_logsumexp_on_infinite_and_extreme_logits():
+    from scipy.special import logsumexp
+
+    z = np.array([[np.inf, 0.0], [-np.inf, -np.inf], [1e4, -1e4], [3.0, 3.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or divide-by-zero warning
+        got = expert_scores([z], "energy")[:, 0]
+    np.testing.assert_array_equal(got, logsumexp(z, axis=1))
