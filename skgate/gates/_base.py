@@ -12,6 +12,20 @@ from sklearn.utils.validation import check_is_fitted
 from ..experts._set import ExpertOutputs
 from ..utils._device import resolve_device  # noqa: F401 (imported from here by gates)
 from ..utils._param_validation import ParamValidationMixin, fit_context
+from ..utils._warnings import warn_user
+
+
+def warn_unowned(gate, owners, names):
+    """Warn when an expert owns none of the labelled samples: a gate that learns its routes
+    from the labels' owners can then never learn to choose that expert."""
+    unowned = [name for name, owns in zip(names, np.asarray(owners).any(axis=0)) if not owns]
+    if unowned:
+        warn_user(
+            f"{type(gate).__name__}: no labelled sample belongs to the expert(s) {unowned}, "
+            "so the gate cannot learn to route to them and sends their inputs to the other "
+            "experts. Give labelled samples of every expert's classes, or use a gate that "
+            "needs none (NaiveConcatGate, UniversalGate) or FloorGate."
+        )
 
 
 def one_hot(index, n_columns):

@@ -16,7 +16,7 @@ from skorch import NeuralNetClassifier
 from ..models import MLP
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seeded
-from ._base import one_hot
+from ._base import one_hot, warn_unowned
 from ._naive import NaiveConcatGate
 from ._torch import TorchGate
 
@@ -275,6 +275,7 @@ class PANGate(TorchGate):
                 f"layer), got {self.hidden_layer_sizes!r}."
             )
         owners = outputs.expert_set.owners(y)
+        warn_unowned(self, owners, outputs.expert_set.names)
         # drawn row by row: an expert's seeds do not depend on the experts after it
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=(outputs.n_experts, self.n_networks)

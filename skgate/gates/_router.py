@@ -18,7 +18,7 @@ from torchvision.transforms.v2 import functional as TF
 from ..models import MLP
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
-from ._base import get_gate_tags, one_hot
+from ._base import get_gate_tags, one_hot, warn_unowned
 from ._torch import TorchGate
 
 
@@ -286,6 +286,7 @@ class FastRouter(TorchGate):
         target = self.teacher_.route_proba(outputs).astype(np.float32)
         if y is not None:  # labels: the owners (the teacher's choice among several)
             owners = outputs.expert_set.owners(y)
+            warn_unowned(self, owners, outputs.expert_set.names)
             among = target * owners
             total = among.sum(axis=1, keepdims=True)
             target = np.where(total > 0, among / np.where(total > 0, total, 1),

@@ -21,6 +21,7 @@ from torch import nn
 from ..utils._labels import encode_labels
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
+from ._base import warn_unowned
 from ._soft_callbacks import EpochTestScoring
 from ._soft_modules import (
     SoftMixtureModule,
@@ -455,7 +456,7 @@ class SoftMoE(TorchGate):
         if self.heads is not None:
             self.classes_ = np.unique(y)
         else:
-            expert_set.owners(y)  # names labels no expert knows
+            warn_unowned(self, expert_set.owners(y), expert_set.names)  # and unknown labels
             self.classes_ = expert_set.classes_
         y_enc = encode_labels(y, self.classes_)
         if self.heads is not None or self.gate_net == "embedding":

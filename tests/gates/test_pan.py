@@ -6,6 +6,7 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skgate import MixtureOfExperts
+from skgate.exceptions import SkgateWarning
 from skgate.experts import ExpertSet
 from skgate.gates import NaiveConcatGate, PANGate, logit_stats
 from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
@@ -243,7 +244,8 @@ def test_negatives_make_each_network_independent_of_the_other_experts():
     third = ("far", frozen_linear([[0.0, 1.0], [0.0, -1.0]], [4, 5]))
     gate = PANGate(features="logits", negatives=negatives, max_epochs=5, random_state=0)
     two = MixtureOfExperts(_experts(), gate=gate).fit(X, y)
-    three = MixtureOfExperts(_experts() + [third], gate=gate).fit(X, y)  # owns no sample
+    with pytest.warns(SkgateWarning, match=r"no labelled sample belongs to .*'far'"):
+        three = MixtureOfExperts(_experts() + [third], gate=gate).fit(X, y)  # owns no sample
     X_test, _ = _quadrants(seed=1)
     for k in range(2):
         features = two.expert_outputs(X_test).logits[k]
@@ -254,7 +256,8 @@ def test_negatives_make_each_network_independent_of_the_other_experts():
     # without negatives, the "pos" network's negatives are the other experts' samples
     dependent = PANGate(features="logits", max_epochs=5, random_state=0)
     a = MixtureOfExperts(_experts(), gate=dependent).fit(X, y)
-    b = MixtureOfExperts(_experts() + [third], gate=dependent).fit(X[:300], y[:300])
+    with pytest.warns(SkgateWarning, match="no labelled sample"):
+        b = MixtureOfExperts(_experts() + [third], gate=dependent).fit(X[:300], y[:300])
     features = a.expert_outputs(X_test).logits[0]
     assert not np.array_equal(a.gate_.networks_[0].predict_proba(features),
                               b.gate_.networks_[0].predict_proba(features))
