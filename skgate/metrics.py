@@ -14,6 +14,7 @@ Analysis of a mixture and of its experts, on arrays: :func:`activation_rate`
 """
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "routing_accuracy",
@@ -167,6 +168,10 @@ def _through_pipeline(estimator, X):
             if step is not None and step != "passthrough":
                 X = step.transform(X)
         estimator = estimator.steps[-1][1]
+    from ._moe import MixtureOfExperts
+
+    if isinstance(estimator, MixtureOfExperts):
+        check_is_fitted(estimator)  # "not fitted yet", not "not a mixture"
     if not hasattr(estimator, "expert_set_"):
         raise TypeError(
             "routing_accuracy and oracle_accuracy score a fitted MixtureOfExperts, or a "

@@ -189,6 +189,9 @@ CASES = [
     ("routing accuracy of a model that is not a mixture", TypeError,
      "score a fitted MixtureOfExperts, or a Pipeline that ends in one",
      lambda: routing_accuracy(LogisticRegression().fit(X, Y), X, Y)),
+    ("routing accuracy of a mixture never fitted", NotFittedError,
+     "This MixtureOfExperts instance is not fitted yet",
+     lambda: routing_accuracy(MixtureOfExperts(_frozen()), X, Y)),
 ]
 
 
