@@ -155,7 +155,11 @@ class FastRouter(TorchGate):
         ``confidence`` still goes to that expert alone; the others go to their
         ``top_k`` most likely experts, weighted by the router's probabilities
         renormalised over them.
-    max_epochs : int, default=10
+    max_epochs : int or "auto", default="auto"
+        Passes over the fit data. ``"auto"`` makes at least 10 passes and at least
+        1,500 optimisation steps (batches), so that a small fit set gets as many
+        updates as 10 passes over 19,200 samples: with 900 samples and batches
+        of 128 (8 batches), 188 passes; from 19,200 samples on, 10.
     optimizer : torch optimizer class, default=torch.optim.Adam
         The router's optimizer; its own parameters are given with the prefix
         ``optimizer__`` (for example ``optimizer__weight_decay=1e-4``), as in
@@ -219,7 +223,7 @@ class FastRouter(TorchGate):
         "augment": ["boolean"],
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "confidence": [Interval(Real, 0, 1, closed="both")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -232,7 +236,7 @@ class FastRouter(TorchGate):
         augment=False,
         top_k=1,
         confidence=0.9,
-        max_epochs=10,
+        max_epochs="auto",
         optimizer=torch.optim.Adam,
         lr=2e-3,
         batch_size=128,
@@ -298,7 +302,7 @@ class FastRouter(TorchGate):
             criterion=nn.CrossEntropyLoss,  # probability targets: soft cross entropy
             **self._optimizer_kwargs(),
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=self._epochs(len(X)),
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
@@ -312,6 +316,15 @@ class FastRouter(TorchGate):
                                                 if y is not None else
                                                 chosen == target.argmax(axis=1)))
         return self
+
+    #: "auto" epochs: at least this many passes and this many optimisation steps
+    _MIN_EPOCHS, _MIN_STEPS = 10, 1500
+
+    def _epochs(self, n_samples):
+        if self.max_epochs != "auto":
+            return self.max_epochs
+        batches = math.ceil(n_samples / self.batch_size) if self.batch_size > 0 else 1
+        return max(self._MIN_EPOCHS, math.ceil(self._MIN_STEPS / max(batches, 1)))
 
     def _module(self, X, n_experts):
         images = X.ndim == 4

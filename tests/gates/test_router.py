@@ -178,3 +178,25 @@ def test_augment_is_for_images():
                                                        max_epochs=1))
     with pytest.raises(ValueError, match="augment=True draws random affine maps of images"):
         moe.fit(X)
+
+
+@pytest.mark.parametrize("n_samples, batch_size, epochs", [
+    (900, 128, 188),     # 8 batches: ceil(1500 / 8) passes, for at least 1,500 steps
+    (19_200, 128, 10),   # 150 batches: 10 passes already make 1,500 steps
+    (100_000, 128, 10),  # never fewer than 10 passes
+    (600, 600, 1500),    # one batch per pass
+])
+def test_auto_epochs_make_at_least_1500_steps_and_10_passes(n_samples, batch_size, epochs):
+    assert FastRouter(batch_size=batch_size)._epochs(n_samples) == epochs
+    assert FastRouter(max_epochs=3, batch_size=batch_size)._epochs(n_samples) == 3
+
+
+def test_auto_epochs_train_a_small_fit_set_long_enough_to_follow_its_teacher():
+    # 600 samples in batches of 100: 6 batches, 250 passes; 3 passes were too few
+    few = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), max_epochs=3,
+                                                       batch_size=100, random_state=0))
+    auto = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), batch_size=100,
+                                                        random_state=0))
+    few.fit(X), auto.fit(X)
+    assert len(auto.gate_.router_.history) == 250
+    assert auto.gate_.teacher_agreement_ > max(0.97, few.gate_.teacher_agreement_)
