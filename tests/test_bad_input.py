@@ -150,7 +150,7 @@ CASES = [
      "augment=True draws random affine maps of images",
      lambda: _fitted(FastRouter(NaiveConcatGate(), augment=True))),
     ("AugmentedGate's image augmentation on flat input", ValueError,
-     r"need images of shape \(n_samples, channels, height, width\)",
+     "For samples that are not images, choose augmentations without a spatial step",
      lambda: MixtureOfExperts(_frozen(), gate=AugmentedGate(augmentations="flips")).fit(X)),
     # -- predict --
     ("predict before fit", NotFittedError, "This MixtureOfExperts instance is not fitted yet",

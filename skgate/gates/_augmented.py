@@ -219,7 +219,8 @@ class AugmentedGate(BaseGate):
             raise ValueError(
                 f"The augmentations {spatial} need images of shape (n_samples, channels, "
                 f"height, width); the mixture's samples have shape {np.shape(X)[1:]} "
-                f"(X of {np.ndim(X)} dimensions)."
+                f"(X of {np.ndim(X)} dimensions). For samples that are not images, choose "
+                f"augmentations without a spatial step, e.g. the sets {_flat_sets()}."
             )
 
     def augmented_views(self, X):
@@ -309,3 +310,9 @@ class AugmentedGate(BaseGate):
 
     def _route_proba(self, outputs):
         return self.aggregate(self.pass_logits(outputs))
+
+
+def _flat_sets():
+    """The named augmentation sets that need no images (no spatial step)."""
+    return [name for name, passes in AUGMENTATION_SETS.items()
+            if not any(_AUGMENTATIONS[n].spatial for n, _ in passes)]
