@@ -355,9 +355,9 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
     def _capturing(self, layers, captured=None):
         """While open, hooks append the activations of ``layers`` to ``captured`` (name ->
         list of batches; a new dict unless given), which the context yields."""
-        modules = self.layer_modules(layers)
         if captured is None:
             captured = {name: [] for name in layers}
+        modules = self.layer_modules(layers) if layers else {}
         handles = []
         try:
             for name in layers:
