@@ -118,9 +118,16 @@ def run_perf(problem_name, *, data_dir=None, cache_dir=None, trained=True, devic
     log = print_fn or (lambda message: None)
     problem = make_problem(problem_name, 0, data_dir=data_dir)
     experts = _experts(problem, trained=trained, cache_dir=cache_dir, device=device)
-    rows = slice(None) if n_fit is None else slice(0, n_fit)
-    X_fit, y_fit = problem.X_gate[rows], problem.y_gate[rows]
-    X_test = np.resize(problem.X_test, (max(n_overhead, 1), *problem.X_test.shape[1:]))
+    # random rows, not the first ones: a problem's arrays may hold one source after the
+    # other (MNIST + CIFAR-10's first 10,000 test images are all MNIST)
+    rng = np.random.default_rng(0)
+    fit_rows = train_rows = slice(None)
+    if n_fit is not None:
+        fit_rows = rng.permutation(len(problem.X_gate))[:n_fit]
+        train_rows = rng.permutation(len(problem.X_train))[:n_fit]
+    X_fit, y_fit = problem.X_gate[fit_rows], problem.y_gate[fit_rows]
+    X_pool = problem.X_test[rng.permutation(len(problem.X_test))]
+    X_test = np.resize(X_pool, (max(n_overhead, 1), *problem.X_test.shape[1:]))
     X_test = np.ascontiguousarray(X_test, dtype=np.float32)
     result = {"problem": problem_name, "device": device, "trained": trained,
               "threads": torch.get_num_threads(), "n_overhead": len(X_test), "gates": {}}
@@ -133,7 +140,7 @@ def run_perf(problem_name, *, data_dir=None, cache_dir=None, trained=True, devic
                 experts, gate=_gate("universal", device)).fit(X_fit, y_fit)
             gate = FastRouter(FrozenEstimator(teacher.gate_), device=device, random_state=0)
             moe = MixtureOfExperts(experts, gate=gate).fit(
-                np.concatenate([problem.X_train[rows], X_fit]))
+                np.concatenate([problem.X_train[train_rows], X_fit]))
         else:
             moe = MixtureOfExperts(experts, gate=_gate(name, device)).fit(X_fit, y_fit)
         fit_s = time.perf_counter() - start
@@ -142,7 +149,7 @@ def run_perf(problem_name, *, data_dir=None, cache_dir=None, trained=True, devic
         entry = {"fit_s": fit_s, **predict_overhead(moe, X_test, repeats=repeats)}
         entry["sizes"] = {}
         for n in sizes:
-            entry["sizes"][n] = measure_memory(moe, problem.X_test, n,
+            entry["sizes"][n] = measure_memory(moe, X_pool, n,
                                                repeats=1 if n > 10_000 else 3)
         result["gates"][name] = entry
     if "augmented" in fitted and "energy" in fitted:
