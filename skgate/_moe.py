@@ -368,7 +368,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             rows = np.flatnonzero(weights[:, k] > 0)
             if rows.size:  # the same sum, in the same order, as ExpertSet.combine
                 proba[np.ix_(rows, expert_set.columns_[k])] += (
-                    weights[rows, k : k + 1] * expert_set.proba(k, X[rows]))
+                    weights[rows, k : k + 1] * expert_set.proba(k, X, rows))
         return proba
 
     def expert_outputs(self, X):

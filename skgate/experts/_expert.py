@@ -299,16 +299,21 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         return self.module_(x, **fit_params)
 
     # -- inference ----------------------------------------------------------------------
-    def _batches(self, X, batch_size=None):
+    def _batches(self, X, batch_size=None, rows=None):
         """Yield float32 CPU tensors of consecutive batches of an array, without copies
-        (of the expert's inference batch size, unless ``batch_size`` is given)."""
+        (of the expert's inference batch size, unless ``batch_size`` is given); with
+        ``rows``, of ``X[rows]``, gathered one batch at a time."""
         X = np.asarray(X)
-        batch_size = batch_size or self._inference_batch_size() or max(len(X), 1)
+        n_samples = len(X) if rows is None else len(rows)
+        batch_size = batch_size or self._inference_batch_size() or max(n_samples, 1)
         writable = X.flags.writeable
-        for start in range(0, len(X), batch_size):
-            chunk = X[start : start + batch_size]
-            if chunk.dtype != np.float32 or not writable:
-                chunk = np.array(chunk, dtype=np.float32)
+        for start in range(0, n_samples, batch_size):
+            if rows is None:
+                chunk = X[start : start + batch_size]
+                if chunk.dtype != np.float32 or not writable:
+                    chunk = np.array(chunk, dtype=np.float32)
+            else:  # fancy indexing copies: the batch is the expert's own
+                chunk = np.asarray(X[rows[start : start + batch_size]], dtype=np.float32)
             yield torch.from_numpy(chunk)
 
     def _inference_batch_size(self):
@@ -343,10 +348,10 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         self.check_is_fitted()
         self._set_training(False)
 
-    def _array_forward_iter(self, X, batch_size=None):
-        """The module's outputs over consecutive batches of the array ``X`` (fast path;
-        call ``_start_inference`` first)."""
-        for batch in self._batches(X, batch_size):
+    def _array_forward_iter(self, X, batch_size=None, rows=None):
+        """The module's outputs over consecutive batches of the array ``X`` (or of
+        ``X[rows]``; fast path, call ``_start_inference`` first)."""
+        for batch in self._batches(X, batch_size, rows):
             with torch.inference_mode():
                 out = self.infer(batch)
             yield out  # outside inference mode: the caller's code between batches is not in it

@@ -193,11 +193,20 @@ class ExpertSet:
         checked = [self._check(k, z, acts) for k, (z, acts) in enumerate(raw)]
         return ExpertOutputs(self, X, [z for z, _ in checked], [acts for _, acts in checked])
 
-    def proba(self, k, X):
-        """Expert ``k``'s probabilities over ``X`` (in its own column order), running
-        that expert only."""
+    def proba(self, k, X, rows=None):
+        """Expert ``k``'s probabilities over ``X``, or ``X[rows]`` (in its own column
+        order), running that expert only. The rows of an array are gathered one batch at
+        a time, not copied at once."""
         self._layer_modules(k, ())
-        return softmax(self._check(k, *self._forward_one(k, X, ()))[0], axis=1)
+        expert = self.experts[k]
+        if rows is None or not expert._reads_arrays(X):
+            raw = self._forward_one(k, X if rows is None else X[rows], ())
+        else:
+            with self._reporting(k, X):
+                expert._start_inference()
+                raw = expert._collect([expert._logits_of(out) for out in
+                                       expert._array_forward_iter(X, rows=rows)], {})
+        return softmax(self._check(k, *raw)[0], axis=1)
 
     def _layer_modules(self, k, layers):
         try:

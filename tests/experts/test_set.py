@@ -341,3 +341,27 @@ def test_a_smaller_batch_size_cuts_a_block_into_equal_batches():
     ])
     s.outputs(X)
     assert log == [("b", 3), ("b", 2), ("b", 3), ("b", 2)]  # not 4, 1, 4, 1
+
+
+@pytest.mark.parametrize("writeable", [True, False])
+def test_proba_of_some_rows_gathers_them_batch_by_batch(writeable):
+    log = []
+    X = np.random.default_rng(1).normal(size=(11, 4))  # float64: converted per batch
+    X.flags.writeable = writeable
+    rows = np.array([9, 0, 4, 4, 7])
+    s = ExpertSet([("a", frozen_linear(np.eye(2, 4), [0, 1], iterator_valid__batch_size=2,
+                                       input_transform=_Recorder("a", log)))])
+    expected = s.proba(0, X[rows])
+    log.clear()
+
+    class Spy(np.ndarray):  # records the rows asked of the array as a whole
+        taken = []
+
+        def __getitem__(self, index):
+            Spy.taken.append(np.size(index))
+            return super().__getitem__(index)
+
+    spy = X.view(Spy)
+    np.testing.assert_allclose(s.proba(0, spy, rows), expected, rtol=1e-6)
+    assert 5 not in Spy.taken  # X[rows] is never built at once
+    assert log == [("a", 2), ("a", 2), ("a", 1)]

@@ -38,9 +38,10 @@ def test_router_learns_its_teacher_and_the_mixture_runs_one_expert_per_sample(mo
     rows_run = []
     original = ExpertSet.proba
 
-    def counting(self, k, X_k):
-        rows_run.append((k, len(X_k)))
-        return original(self, k, X_k)
+    def counting(self, k, X_k, rows=None):
+        assert X_k is not None and rows is not None  # the whole array, and the expert's rows
+        rows_run.append((k, len(rows)))
+        return original(self, k, X_k, rows)
 
     monkeypatch.setattr(ExpertSet, "proba", counting)
     route = moe.route(X)
