@@ -335,13 +335,16 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             )
         return validate_data(self, X, allow_nd=True, dtype=np.float32, reset=False)
 
-    def _chunked(self, X, method):
-        """The gate's ``method`` over ``X``, one chunk of ``chunk_size`` samples at a time."""
+    def _chunked(self, X, method, reduce=None):
+        """The gate's ``method`` over ``X``, one chunk of ``chunk_size`` samples at a time,
+        each chunk's result passed through ``reduce`` if given."""
         X = self._validate_X(X)
         n_samples = len(X)
         result = None
         for rows in gen_batches(n_samples, self.chunk_size or n_samples):
             part = self._predict_chunk(X[rows], method)
+            if reduce is not None:
+                part = reduce(part)
             if result is None:  # filled in place: no list of parts, no concatenated copy
                 result = np.empty((n_samples, *part.shape[1:]), dtype=part.dtype)
             result[rows] = part
@@ -407,7 +410,9 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        # the argmax of each chunk: no (n_samples, n_classes) array of probabilities
+        return self.classes_[self._chunked(X, "predict_proba",
+                                           reduce=lambda proba: proba.argmax(axis=1))]
 
     def route_proba(self, X):
         """The gate's weights over the experts, shape ``(n_samples, n_experts)``.
@@ -418,5 +423,5 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def route(self, X):
         """Index (in ``experts_``) of the expert with the largest weight per sample."""
-        return self.route_proba(X).argmax(axis=1)
+        return self._chunked(X, "route_proba", reduce=lambda weights: weights.argmax(axis=1))
 

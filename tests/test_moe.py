@@ -400,3 +400,24 @@ def test_chunk_size_is_validated():
     moe, X = _chunk_mixture(NaiveConcatGate())
     with pytest.raises(ValueError, match="chunk_size"):
         moe.set_params(chunk_size=0).fit(X)
+
+
+def test_predict_and_route_keep_one_chunk_of_probabilities_not_all_of_them():
+    # 2 experts x 100 classes over 5,000 samples: the probabilities of all of X would take
+    # 5,000 x 200 x 8 bytes = 8 MB; predict and route reduce each chunk of 100 rows at once
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 20)).astype(np.float32)
+    experts = [(name, frozen_linear(rng.normal(size=(100, 20)), list(range(k, k + 100))))
+               for name, k in [("a", 0), ("b", 100)]]
+    moe = MixtureOfExperts(experts, chunk_size=100).fit(X[:10])
+    expected = moe.classes_[moe.predict_proba(X).argmax(axis=1)]
+    for method in ("predict", "route"):
+        tracemalloc.start()
+        result = getattr(moe, method)(X)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 2_000_000, (method, peak)
+    np.testing.assert_array_equal(moe.predict(X), expected)
+    np.testing.assert_array_equal(result, moe.route_proba(X).argmax(axis=1))
