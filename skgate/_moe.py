@@ -56,6 +56,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         move by float32 rounding (~1e-7), because the experts' last batch in a
         chunk takes another shape (each expert runs in its own ``batch_size``
         batches within a chunk).
+    n_jobs : int or None, default=None
+        How many experts run at the same time, in ``fit`` and at prediction, each
+        in its own thread (torch releases the GIL while it computes). ``None``
+        means 1 unless in a :func:`joblib.parallel_config` context; ``-1`` means
+        all the CPUs. Small experts, whose layers keep few cores busy, gain the
+        most (``docs/benchmarks.md``, "Experts at the same time"). Each running
+        expert also uses torch's own threads (``torch.set_num_threads``). The
+        results are the same as with ``n_jobs=None``.
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split.
 
@@ -108,15 +116,17 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         "gate": [HasMethods(["fit", "route_proba"]), None],
         "gate_split": [Interval(Real, 0, 1, closed="neither"), None],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
 
     def __init__(self, experts, gate=None, *, gate_split=None, chunk_size=4096,
-                 random_state=None):
+                 n_jobs=None, random_state=None):
         self.experts = experts
         self.gate = gate
         self.gate_split = gate_split
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # -- parameters (as in scikit-learn's VotingClassifier) -----------------------------
@@ -226,7 +236,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             elif train:
                 self._fit_expert(name, expert, X_experts, y_experts)
             fitted.append((name, expert))
-        self.expert_set_ = ExpertSet(fitted)
+        self.expert_set_ = ExpertSet(fitted, n_jobs=self.n_jobs)
         self.experts_ = self.expert_set_.experts
         self.named_experts_ = Bunch(**dict(fitted))
         own_labels = tags.defines_label_space
@@ -325,6 +335,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def _validate_X(self, X):
         check_is_fitted(self)
+        self.expert_set_.n_jobs = self.n_jobs  # an execution setting, changeable after fit
         shape = getattr(X, "shape", None)  # images: name the sample shape, not "features"
         # flat or 1-D X given to a flat mixture keeps scikit-learn's messages
         images = len(self.sample_shape_) > 1 or len(shape or ()) > 2
@@ -366,12 +377,13 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         if method == "route_proba":
             return weights
         expert_set = self.expert_set_
+        rows = [np.flatnonzero(weights[:, k] > 0) for k in range(len(expert_set))]
+        probas = expert_set.probas_of_rows(X, rows)
         proba = np.zeros((len(X), len(expert_set.classes_)), dtype=np.float64)
-        for k in range(len(expert_set)):
-            rows = np.flatnonzero(weights[:, k] > 0)
-            if rows.size:  # the same sum, in the same order, as ExpertSet.combine
-                proba[np.ix_(rows, expert_set.columns_[k])] += (
-                    weights[rows, k : k + 1] * expert_set.proba(k, X, rows))
+        for k, expert_proba in enumerate(probas):
+            if expert_proba is not None:  # the same sum, in the same order, as combine
+                proba[np.ix_(rows[k], expert_set.columns_[k])] += (
+                    weights[rows[k], k : k + 1] * expert_proba)
         return proba
 
     def expert_outputs(self, X):

@@ -235,16 +235,19 @@ def report_timing(results, print_fn=print):
         "ratio_m": f"{r['ratio_modules']:.3f}",
         "ratio": f"{r['ratio']:.3f}",
         "ratio_t": f"{r['ratio_transform']:.3f}",
+        "parallel": f"{r['predict_parallel_s']:.3f} s",
+        "ratio_p": f"{r['ratio_parallel']:.3f}",
     } for r in results]
     r0 = results[0]
     print_fn(f"\n{r0['n_samples']} inputs, batch {r0['batch_size']}, {r0['threads']} torch "
              "threads, median of the repeats, measured interleaved in one process\n")
     print_fn(format_table(
         rows, ["problem", "predict", "modules", "forward", "forward_t", "ratio_m", "ratio",
-               "ratio_t"],
+               "ratio_t", "parallel", "ratio_p"],
         headers=["problem", "mixture predict", "experts' modules alone",
                  "experts' forward passes", "forward + input transforms",
-                 "predict / modules", "predict / forward", "predict / (forward + transforms)"]))
+                 "predict / modules", "predict / forward", "predict / (forward + transforms)",
+                 "predict, n_jobs=-1", "n_jobs=-1 / predict"]))
 
 
 if __name__ == "__main__":

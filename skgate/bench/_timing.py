@@ -63,28 +63,36 @@ def _synchronize(tensor):
 def predict_overhead(moe, X, *, repeats=5):
     """Median seconds of ``moe.predict(X)`` and of the experts' own forward passes.
 
-    The four measurements are interleaved, ``repeats`` times, in one process,
+    The five measurements are interleaved, ``repeats`` times, in one process,
     so that machine noise affects them alike. The experts' batch size is the
     one the mixture uses (``iterator_valid__batch_size`` or ``batch_size``).
 
     Returns
     -------
     result : dict
-        ``predict_s``, ``modules_s`` (the time inside the experts' modules
-        alone, each batch converted untimed just before), ``forward_s`` (bare
-        forward passes on inputs already in each expert's format, converted
-        beforehand), ``forward_transform_s`` (forward passes including each
-        expert's input transform), and the ratios ``ratio_modules`` =
+        ``predict_s``; ``predict_parallel_s``, the same mixture with
+        ``n_jobs=-1`` (the experts at the same time); ``modules_s``, the time
+        inside the experts' modules alone (each batch converted untimed just
+        before); ``forward_s``, bare forward passes on inputs already in each
+        expert's format (converted beforehand); ``forward_transform_s``,
+        forward passes including each expert's input transform; and the ratios
+        ``ratio_parallel`` = predict_parallel / predict, ``ratio_modules`` =
         predict / modules, ``ratio`` = predict / forward and
         ``ratio_transform`` = predict / forward_transform.
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
     experts = moe.experts_
     batch_size = experts[0]._inference_batch_size() or len(X)
-    times = {"predict_s": [], "modules_s": [], "forward_s": [], "forward_transform_s": []}
-    moe.predict(X[:batch_size])  # warm-up
+    times = {"predict_s": [], "predict_parallel_s": [], "modules_s": [], "forward_s": [],
+             "forward_transform_s": []}
+    n_jobs = moe.n_jobs
+    for setting in (-1, n_jobs):  # warm-up
+        moe.set_params(n_jobs=setting).predict(X[:batch_size])
     for _ in range(repeats):
         times["predict_s"].append(timed(moe.predict, X)[1])
+        moe.set_params(n_jobs=-1)
+        times["predict_parallel_s"].append(timed(moe.predict, X)[1])
+        moe.set_params(n_jobs=n_jobs)
         times["modules_s"].append(_module_calls(experts, X, batch_size))
         times["forward_s"].append(_expert_passes(experts, X, batch_size, transform=False))
         times["forward_transform_s"].append(_expert_passes(experts, X, batch_size, transform=True))
@@ -92,6 +100,7 @@ def predict_overhead(moe, X, *, repeats=5):
     result["ratio_modules"] = result["predict_s"] / result["modules_s"]
     result["ratio"] = result["predict_s"] / result["forward_s"]
     result["ratio_transform"] = result["predict_s"] / result["forward_transform_s"]
+    result["ratio_parallel"] = result["predict_parallel_s"] / result["predict_s"]
     result["n_samples"] = len(X)
     result["batch_size"] = batch_size
     return result

@@ -1,9 +1,11 @@
 """ExpertSet: the fitted experts of one mixture, and their outputs on one input."""
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
+from joblib import effective_n_jobs
 from scipy.special import softmax
 
 from ..utils._labels import encode_labels
@@ -109,6 +111,11 @@ class ExpertSet:
     ----------
     named_experts : list of (str, Expert)
         Fitted experts.
+    n_jobs : int or None, default=None
+        How many experts run at the same time, each in its own thread (torch
+        releases the GIL): ``None`` means 1 unless in a
+        :func:`joblib.parallel_config` context, ``-1`` all the CPUs. An execution
+        setting, not learned: the mixture sets its own ``n_jobs`` here.
 
     Attributes
     ----------
@@ -142,7 +149,8 @@ class ExpertSet:
            [0.   , 0.   , 0.993, 0.007]])
     """
 
-    def __init__(self, named_experts):
+    def __init__(self, named_experts, n_jobs=None):
+        self.n_jobs = n_jobs
         self.names = [name for name, _ in named_experts]
         self.experts = [expert for _, expert in named_experts]
         expert_classes = [np.asarray(e.classes_) for e in self.experts]
@@ -168,9 +176,11 @@ class ExpertSet:
     def outputs(self, X, layers=()):
         """Run each expert once over ``X``, batched, and collect logits and layers.
 
-        Over an array, and when every expert only cuts it into batches (no custom
-        dataset or loader), the experts take turns on each block of ``X`` while it
-        is in the cache: ``X`` is read from memory once, not once per expert.
+        With ``n_jobs`` above 1, up to ``n_jobs`` experts run at the same time, each
+        in its own thread. Otherwise, over an array, and when every expert only
+        cuts it into batches (no custom dataset or loader), the experts take turns
+        on each block of ``X`` while it is in the cache: ``X`` is read from memory
+        once, not once per expert.
 
         Parameters
         ----------
@@ -186,12 +196,33 @@ class ExpertSet:
                   for name in self.names]
         for k in range(len(self)):  # unknown layer names fail here, before any forward pass
             self._layer_modules(k, wanted[k])
-        if len(self) > 1 and all(expert._reads_arrays(X) for expert in self.experts):
+        if self._workers() == 1 and len(self) > 1 and all(
+                expert._reads_arrays(X) for expert in self.experts):
             raw = self._forward_together(X, wanted)
         else:
-            raw = [self._forward_one(k, X, wanted[k]) for k in range(len(self))]
+            raw = self._map(lambda k: self._forward_one(k, X, wanted[k]), range(len(self)))
         checked = [self._check(k, z, acts) for k, (z, acts) in enumerate(raw)]
         return ExpertOutputs(self, X, [z for z, _ in checked], [acts for _, acts in checked])
+
+    def _workers(self):
+        """How many threads run the experts (1: the calling thread alone)."""
+        return max(1, min(effective_n_jobs(self.n_jobs), len(self)))
+
+    def _map(self, run, experts):
+        """``[run(k) for k in experts]``, up to ``n_jobs`` of them at the same time."""
+        experts = list(experts)
+        workers = min(self._workers(), len(experts))
+        if workers < 2:
+            return [run(k) for k in experts]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(run, experts))
+
+    def probas_of_rows(self, X, rows):
+        """Each expert ``k``'s probabilities over ``X[rows[k]]`` (None where ``rows[k]`` is
+        empty), running only those experts, up to ``n_jobs`` at the same time."""
+        wanted = [k for k in range(len(self)) if len(rows[k])]
+        probas = dict(zip(wanted, self._map(lambda k: self.proba(k, X, rows[k]), wanted)))
+        return [probas.get(k) for k in range(len(self))]
 
     def proba(self, k, X, rows=None):
         """Expert ``k``'s probabilities over ``X``, or ``X[rows]`` (in its own column

@@ -2,6 +2,7 @@
 
 import math
 import re
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -365,3 +366,105 @@ def test_proba_of_some_rows_gathers_them_batch_by_batch(writeable):
     np.testing.assert_allclose(s.proba(0, spy, rows), expected, rtol=1e-6)
     assert 5 not in Spy.taken  # X[rows] is never built at once
     assert log == [("a", 2), ("a", 2), ("a", 1)]
+
+
+# -- experts at the same time (n_jobs) -------------------------------------------------
+class _Rendezvous(torch.nn.Module):
+    """An input transform that waits until ``parties`` experts are inside it at once, and
+    logs the thread it ran in: run one after the other, the experts break the barrier."""
+
+    def __init__(self, barrier, threads):
+        super().__init__()
+        self.barrier, self.threads = barrier, threads
+
+    def forward(self, x):
+        self.threads.add(threading.get_ident())
+        self.barrier.wait()
+        return x
+
+
+def _rendezvous_experts(n_experts, barrier, threads, **kwargs):
+    return [(f"e{k}", frozen_linear(np.eye(2, 4, k=k), [2 * k, 2 * k + 1],
+                                    input_transform=_Rendezvous(barrier, threads), **kwargs))
+            for k in range(n_experts)]
+
+
+def test_n_jobs_runs_the_experts_at_the_same_time_in_their_own_threads():
+    barrier, threads = threading.Barrier(3, timeout=10), set()
+    X = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    s = ExpertSet(_rendezvous_experts(3, barrier, threads), n_jobs=3)
+    out = s.outputs(X)  # one batch per expert: each passes the barrier once
+    assert len(threads) == 3 and threading.get_ident() not in threads
+    for k in range(3):
+        np.testing.assert_array_equal(out.logits[k], X[:, k : k + 2])
+
+
+def test_without_n_jobs_the_experts_run_one_after_the_other():
+    barrier = threading.Barrier(2, timeout=0.5)
+    s = ExpertSet(_rendezvous_experts(2, barrier, set()))
+    with pytest.raises(ValueError, match="Expert 'e0' could not process") as info:
+        s.outputs(np.zeros((3, 4), dtype=np.float32))
+    assert isinstance(info.value.__cause__, threading.BrokenBarrierError)
+
+
+@pytest.mark.parametrize("n_jobs", [2, -1])
+def test_n_jobs_gives_the_same_outputs_and_activations(n_jobs):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 4)).astype(np.float32)
+    experts = [
+        ("deep", _two_layer_expert(iterator_valid__batch_size=5)),
+        ("flat", frozen_linear(np.eye(2, 4, k=1), [2, 3], iterator_valid__batch_size=3)),
+        ("whole", frozen_linear(np.eye(2, 4), [4, 5], iterator_valid__batch_size=-1)),
+    ]
+    alone = ExpertSet(experts).outputs(X, layers=["penultimate"])
+    together = ExpertSet(experts, n_jobs=n_jobs).outputs(X, layers=["penultimate"])
+    for k in range(3):
+        np.testing.assert_array_equal(together.logits[k], alone.logits[k])
+        np.testing.assert_array_equal(together.activations[k]["penultimate"],
+                                      alone.activations[k]["penultimate"])
+
+
+def test_n_jobs_experts_sharing_a_module_capture_only_their_own_passes():
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU())
+    barrier = threading.Barrier(2, timeout=10)
+
+    class Head(torch.nn.Module):  # both experts are inside the shared backbone at once
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.head = backbone, torch.nn.Linear(6, 2)
+
+        def forward(self, x):
+            barrier.wait()
+            return self.head(self.backbone(x))
+
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    experts = [("a", Expert.from_pretrained(Head(), classes=[0, 1], batch_size=8)),
+               ("b", Expert.from_pretrained(Head(), classes=[2, 3], batch_size=8,
+                                            input_transform=lambda x: -x))]
+    out = ExpertSet(experts, n_jobs=2).outputs(X, layers=["backbone"])
+    barrier = threading.Barrier(1)  # the experts alone need not wait
+    for k, (_, expert) in enumerate(experts):
+        _, alone = expert.forward_outputs(X, layers=["backbone"])
+        np.testing.assert_allclose(out.activations[k]["backbone"], alone["backbone"], rtol=1e-6)
+
+
+def test_n_jobs_names_the_expert_that_fails():
+    X = np.ones((6, 4), dtype=np.float32)
+    s = ExpertSet([("fine", slice_expert(4, 0, [0, 1])),
+                   ("narrow", frozen_linear(np.eye(2, 3), [2, 3]))], n_jobs=2)
+    with pytest.raises(ValueError, match=r"Expert 'narrow' could not process the input"):
+        s.outputs(X)
+
+
+def test_mixture_n_jobs_set_after_fit_takes_effect_in_predict():
+    barrier, threads = threading.Barrier(2, timeout=10), set()
+    X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    moe = MixtureOfExperts(_rendezvous_experts(2, barrier, threads), n_jobs=2).fit(X)
+    proba = moe.predict_proba(X)  # the barrier: both experts at once, or a timeout
+    moe.set_params(n_jobs=None)
+    for _, expert in moe.named_experts_.items():
+        expert.input_transform.barrier = threading.Barrier(1)  # alone, nobody to wait for
+    threads.clear()
+    np.testing.assert_allclose(moe.predict_proba(X), proba, rtol=1e-6)
+    assert threads == {threading.get_ident()}

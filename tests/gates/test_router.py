@@ -1,5 +1,7 @@
 """FastRouter: route from the raw input, then run each expert only on its samples."""
 
+import threading
+
 import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
@@ -201,3 +203,23 @@ def test_auto_epochs_train_a_small_fit_set_long_enough_to_follow_its_teacher():
     few.fit(X), auto.fit(X)
     assert len(auto.gate_.router_.history) == 250
     assert auto.gate_.teacher_agreement_ > max(0.97, few.gate_.teacher_agreement_)
+
+
+def test_routed_experts_run_at_the_same_time_with_n_jobs_and_give_the_same_result(monkeypatch):
+    sequential = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), max_epochs=2,
+                                                             random_state=0)).fit(X)
+    parallel = MixtureOfExperts(_experts(), n_jobs=2,
+                                gate=FastRouter(NaiveConcatGate(), max_epochs=2,
+                                                random_state=0)).fit(X)
+    threads = []
+    original = ExpertSet.proba
+
+    def recording(self, k, X_k, rows=None):
+        threads.append(threading.get_ident())
+        return original(self, k, X_k, rows)
+
+    expected = sequential.predict_proba(X)
+    monkeypatch.setattr(ExpertSet, "proba", recording)
+    proba = parallel.predict_proba(X)
+    np.testing.assert_array_equal(proba, expected)
+    assert len(threads) == 2 and threading.get_ident() not in threads
