@@ -60,9 +60,11 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         How many experts run at the same time, in ``fit`` and at prediction, each
         in its own thread (torch releases the GIL while it computes). ``None``
         means 1 unless in a :func:`joblib.parallel_config` context; ``-1`` means
-        all the CPUs. Small experts, whose layers keep few cores busy, gain the
-        most (``docs/benchmarks.md``, "Experts at the same time"). Each running
-        expert also uses torch's own threads (``torch.set_num_threads``). The
+        all the CPUs. Each running expert also uses torch's own threads
+        (``torch.set_num_threads``), so the gain depends on how well one expert
+        keeps the cores busy alone: on 2 cores, two LeNet-5 experts predict in
+        0.55-0.58 of the sequential time with one torch thread, and gain at most
+        9 % with two (``docs/benchmarks.md``, "Experts at the same time"). The
         results are the same as with ``n_jobs=None``.
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split.
