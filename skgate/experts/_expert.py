@@ -21,6 +21,15 @@ from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 PENULTIMATE = "penultimate"
 
 
+def shareable_batch(chunk, writable=True):
+    """``chunk`` as a float32 array that ``torch.from_numpy`` can share: copied when it has
+    another dtype, is read-only (``writable`` False) or runs backwards (negative strides,
+    which torch does not support: ``X[::-1]``)."""
+    if chunk.dtype != np.float32 or not writable or min(chunk.strides, default=0) < 0:
+        return np.array(chunk, dtype=np.float32)
+    return chunk
+
+
 def _encoded_accuracy(net, X, y):
     """Accuracy of the output column indices against encoded targets (skorch scoring)."""
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
@@ -309,9 +318,7 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         writable = X.flags.writeable
         for start in range(0, n_samples, batch_size):
             if rows is None:
-                chunk = X[start : start + batch_size]
-                if chunk.dtype != np.float32 or not writable:
-                    chunk = np.array(chunk, dtype=np.float32)
+                chunk = shareable_batch(X[start : start + batch_size], writable)
             else:  # fancy indexing copies: the batch is the expert's own
                 chunk = np.asarray(X[rows[start : start + batch_size]], dtype=np.float32)
             yield torch.from_numpy(chunk)

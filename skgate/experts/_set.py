@@ -9,6 +9,7 @@ from joblib import effective_n_jobs
 from scipy.special import softmax
 
 from ..utils._labels import encode_labels
+from ._expert import shareable_batch
 
 
 def _label_kind(classes):
@@ -275,9 +276,7 @@ class ExpertSet:
         for expert in experts:
             expert._start_inference()
         for start in range(0, len(X), block):
-            part = X[start : start + block]
-            if part.dtype != np.float32 or not X.flags.writeable:
-                part = np.array(part, dtype=np.float32)  # once, for all the experts
+            part = shareable_batch(X[start : start + block], X.flags.writeable)  # once for all
             for k, expert in enumerate(experts):
                 n_batches = -(-len(part) // (expert._inference_batch_size() or len(part)))
                 size = -(-len(part) // n_batches)  # equal batches, none above the expert's

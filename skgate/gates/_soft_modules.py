@@ -170,7 +170,8 @@ def thumbnails(X, size):
             f"samples of shape {X.shape[1:]}."
         )
     chunks = [
-        TF.resize(torch.from_numpy(X[i : i + 1024]), [size] * 2, antialias=True)
+        TF.resize(torch.from_numpy(np.ascontiguousarray(X[i : i + 1024])), [size] * 2,
+                  antialias=True)
         for i in range(0, len(X), 1024)
     ]
     return torch.cat(chunks).numpy()

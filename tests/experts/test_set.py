@@ -468,3 +468,14 @@ def test_mixture_n_jobs_set_after_fit_takes_effect_in_predict():
     threads.clear()
     np.testing.assert_allclose(moe.predict_proba(X), proba, rtol=1e-6)
     assert threads == {threading.get_ident()}
+
+
+@pytest.mark.parametrize("n_experts", [1, 2])
+def test_an_array_running_backwards_is_predicted_like_its_copy(n_experts):
+    # negative strides (X[::-1]): torch cannot share such an array, so each batch is copied
+    X = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32)
+    experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    moe = MixtureOfExperts(experts[:n_experts]).fit(X)
+    np.testing.assert_array_equal(moe.predict_proba(X[::-1]), moe.predict_proba(X[::-1].copy()))
+    np.testing.assert_array_equal(moe.experts_[0].predict(X[::-1, ::-1]),
+                                  moe.experts_[0].predict(X[::-1, ::-1].copy()))
