@@ -57,15 +57,21 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         chunk takes another shape (each expert runs in its own ``batch_size``
         batches within a chunk).
     n_jobs : int or None, default=None
-        How many experts run at the same time, in ``fit`` and at prediction, each
-        in its own thread (torch releases the GIL while it computes). ``None``
+        How many experts run at the same time, each in its own thread (torch
+        releases the GIL while it computes), wherever the experts' outputs are
+        computed: at prediction, and for the gate's ``fit``. Experts that ``fit``
+        trains are trained one after another, and a gate that trains the experts
+        (:class:`~skgate.gates.SoftMoE` over unfrozen experts) runs them itself,
+        without it. ``None``
         means 1 unless in a :func:`joblib.parallel_config` context; ``-1`` means
         all the CPUs. Each running expert also uses torch's own threads
         (``torch.set_num_threads``), so the gain depends on how well one expert
         keeps the cores busy alone: on 2 cores, two LeNet-5 experts predict in
         0.55-0.58 of the sequential time with one torch thread, and gain at most
-        9 % with two (``docs/benchmarks.md``, "Experts at the same time"). The
-        results are the same as with ``n_jobs=None``.
+        9 % with two (``docs/benchmarks.md``, "Experts at the same time"). It
+        changes no predicted label or hard route; probabilities and activations
+        may move by float32 rounding (~1e-7), because each expert then runs in
+        its own ``batch_size`` batches instead of the sequential pass's blocks.
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split.
 
@@ -121,6 +127,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
+
+    n_jobs = None  # for mixtures saved before the parameter existed (skgate.save, pickle)
 
     def __init__(self, experts, gate=None, *, gate_split=None, chunk_size=4096,
                  n_jobs=None, random_state=None):

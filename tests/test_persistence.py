@@ -383,3 +383,15 @@ def test_an_expert_trained_with_skorchs_defaults(mnist, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), expert.predict_proba(X))
     assert loaded.history[-1, "valid_acc"] == expert.history[-1, "valid_acc"]
     loaded.partial_fit(X[:20], y[:20])  # trains on (a fresh optimiser)
+
+
+def test_a_mixture_saved_before_n_jobs_existed_loads_and_predicts(mnist, pretrained_experts,
+                                                                  tmp_path):
+    X, _ = mnist
+    moe = MixtureOfExperts(pretrained_experts).fit(X)
+    expected = moe.predict_proba(X)
+    del moe.n_jobs, moe.expert_set_.n_jobs  # as a file written before the parameter
+    loaded = _skgate_round_trip(moe, tmp_path)
+    assert "n_jobs" not in vars(loaded) and loaded.get_params()["n_jobs"] is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    np.testing.assert_array_equal(loaded.set_params(n_jobs=2).predict_proba(X), expected)

@@ -90,9 +90,11 @@ def predict_overhead(moe, X, *, repeats=5):
         moe.set_params(n_jobs=setting).predict(X[:batch_size])
     for _ in range(repeats):
         times["predict_s"].append(timed(moe.predict, X)[1])
-        moe.set_params(n_jobs=-1)
-        times["predict_parallel_s"].append(timed(moe.predict, X)[1])
-        moe.set_params(n_jobs=n_jobs)
+        try:
+            moe.set_params(n_jobs=-1)
+            times["predict_parallel_s"].append(timed(moe.predict, X)[1])
+        finally:
+            moe.set_params(n_jobs=n_jobs)
         times["modules_s"].append(_module_calls(experts, X, batch_size))
         times["forward_s"].append(_expert_passes(experts, X, batch_size, transform=False))
         times["forward_transform_s"].append(_expert_passes(experts, X, batch_size, transform=True))

@@ -150,6 +150,8 @@ class ExpertSet:
            [0.   , 0.   , 0.993, 0.007]])
     """
 
+    n_jobs = None  # for sets saved before the setting existed
+
     def __init__(self, named_experts, n_jobs=None):
         self.n_jobs = n_jobs
         self.names = [name for name, _ in named_experts]
