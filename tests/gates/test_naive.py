@@ -279,3 +279,13 @@ def test_energy_matches_scipy_logsumexp_on_infinite_and_extreme_logits():
         warnings.simplefilter("error")  # no overflow or divide-by-zero warning
         got = expert_scores([z], "energy")[:, 0]
     np.testing.assert_array_equal(got, logsumexp(z, axis=1))
+
+
+def test_energy_of_read_only_and_reversed_logits():
+    z = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    expected = expert_scores([z], "energy")
+    z.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when it shares a read-only array
+        np.testing.assert_array_equal(expert_scores([z], "energy"), expected)
+    np.testing.assert_array_equal(expert_scores([z[::-1]], "energy"), expected[::-1])
