@@ -62,16 +62,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         computed: at prediction, and for the gate's ``fit``. Experts that ``fit``
         trains are trained one after another, and a gate that trains the experts
         (:class:`~skgate.gates.SoftMoE` over unfrozen experts) runs them itself,
-        without it. ``None``
-        means 1 unless in a :func:`joblib.parallel_config` context; ``-1`` means
-        all the CPUs. Each running expert also uses torch's own threads
-        (``torch.set_num_threads``), so the gain depends on how well one expert
-        keeps the cores busy alone: on 2 cores, two LeNet-5 experts predict in
-        0.55-0.58 of the sequential time with one torch thread, and gain at most
-        9 % with two (``docs/benchmarks.md``, "Experts at the same time"). It
-        changes no predicted label or hard route; probabilities and activations
-        may move by float32 rounding (~1e-7), because each expert then runs in
-        its own ``batch_size`` batches instead of the sequential pass's blocks.
+        without it. ``None`` means 1 unless in a :func:`joblib.parallel_config`
+        context; ``-1`` means all the CPUs. Each running expert also uses torch's
+        own threads (``torch.set_num_threads``), so the gain depends on how well
+        one expert keeps the cores busy alone: on 2 cores, two LeNet-5 experts
+        predict in 0.55-0.58 of the sequential time with one torch thread, and
+        gain at most 9 % with two (``docs/benchmarks.md``, "Experts at the same
+        time"). The results are the same: each expert's thread cuts ``X`` into
+        the same batches as the sequential pass.
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split.
 

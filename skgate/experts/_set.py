@@ -179,11 +179,11 @@ class ExpertSet:
     def outputs(self, X, layers=()):
         """Run each expert once over ``X``, batched, and collect logits and layers.
 
-        With ``n_jobs`` above 1, up to ``n_jobs`` experts run at the same time, each
-        in its own thread. Otherwise, over an array, and when every expert only
-        cuts it into batches (no custom dataset or loader), the experts take turns
-        on each block of ``X`` while it is in the cache: ``X`` is read from memory
-        once, not once per expert.
+        Over an array, and when every expert only cuts it into batches (no custom
+        dataset or loader), the experts take turns on each block of ``X`` while it
+        is in the cache: ``X`` is read from memory once, not once per expert. With
+        ``n_jobs`` above 1, up to ``n_jobs`` experts run at the same time, each in
+        its own thread over the same blocks, so the results are the same.
 
         Parameters
         ----------
@@ -199,11 +199,13 @@ class ExpertSet:
                   for name in self.names]
         for k in range(len(self)):  # unknown layer names fail here, before any forward pass
             self._layer_modules(k, wanted[k])
-        if self._workers() == 1 and len(self) > 1 and all(
-                expert._reads_arrays(X) for expert in self.experts):
-            raw = self._forward_together(X, wanted)
-        else:
-            raw = self._map(lambda k: self._forward_one(k, X, wanted[k]), range(len(self)))
+        experts = range(len(self))
+        if len(self) == 1 or not all(expert._reads_arrays(X) for expert in self.experts):
+            raw = self._map(lambda k: self._forward_one(k, X, wanted[k]), experts)
+        elif self._workers() == 1:
+            raw = self._forward_together(X, wanted, experts)
+        else:  # the same blocks and batches in each expert's thread: the same results
+            raw = self._map(lambda k: self._forward_together(X, wanted, [k])[0], experts)
         checked = [self._check(k, z, acts) for k, (z, acts) in enumerate(raw)]
         return ExpertOutputs(self, X, [z for z, _ in checked], [acts for _, acts in checked])
 
@@ -265,25 +267,28 @@ class ExpertSet:
         with self._reporting(k, X):
             return self.experts[k].forward_outputs(X, layers=layers)
 
-    def _forward_together(self, X, layers):
-        """Every expert's logits and ``layers`` over the array ``X``, unchecked, block by
-        block: each block (the largest inference batch) is converted once and goes through
-        every expert before the next is read. An expert with a smaller batch size cuts the
-        block into equal batches no larger than its own. Each expert's hooks are open only
-        during its turn, so experts that share a module capture only their own passes."""
-        experts = self.experts
-        block = max(expert._inference_batch_size() or max(len(X), 1) for expert in experts)
+    def _forward_together(self, X, layers, which):
+        """The logits and ``layers`` of the experts ``which`` over the array ``X``,
+        unchecked, block by block: each block (the largest inference batch of all the
+        experts) is converted once and goes through every expert in ``which`` before the
+        next is read. An expert with a smaller batch size cuts the block into equal batches
+        no larger than its own. Each expert's hooks are open only during its turn, so
+        experts that share a module capture only their own passes."""
+        block = max(expert._inference_batch_size() or max(len(X), 1)
+                    for expert in self.experts)
+        experts = [self.experts[k] for k in which]
+        layers = [layers[k] for k in which]
         chunks = [[] for _ in experts]
         captured = [{name: [] for name in wanted} for wanted in layers]
         for expert in experts:
             expert._start_inference()
         for start in range(0, len(X), block):
             part = shareable_batch(X[start : start + block], X.flags.writeable)  # once for all
-            for k, expert in enumerate(experts):
+            for i, (k, expert) in enumerate(zip(which, experts)):
                 n_batches = -(-len(part) // (expert._inference_batch_size() or len(part)))
                 size = -(-len(part) // n_batches)  # equal batches, none above the expert's
-                with self._reporting(k, X), expert._capturing(layers[k], captured[k]):
-                    chunks[k].extend(expert._logits_of(out)
+                with self._reporting(k, X), expert._capturing(layers[i], captured[i]):
+                    chunks[i].extend(expert._logits_of(out)
                                      for out in expert._array_forward_iter(part, size))
         return [expert._collect(c, cap) for expert, c, cap in zip(experts, chunks, captured)]
 
