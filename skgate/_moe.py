@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch, gen_batches
+from sklearn.utils import Bunch, check_random_state, gen_batches
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -16,6 +16,7 @@ from .experts import Expert, ExpertSet
 from .gates import NaiveConcatGate
 from .gates._base import get_gate_tags
 from .utils._composition import _BaseComposition
+from .utils._labels import unlabelled_mask
 from .utils._param_validation import HasMethods, Interval, fit_context
 from .utils._seeding import torch_seed, torch_seeded
 
@@ -207,10 +208,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         self._check_experts()
         if y is None:
             X = validate_data(self, X, allow_nd=True, dtype=np.float32)
+            unlabelled = np.zeros(len(X), dtype=bool)
         else:
             X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
-            check_classification_targets(y)
             y = column_or_1d(y)
+            unlabelled = unlabelled_mask(y)
+            if not unlabelled.all():
+                check_classification_targets(y[~unlabelled])
+            self._check_unlabelled_marker(y, unlabelled)
         self.sample_shape_ = tuple(X.shape[1:])
 
         gate = NaiveConcatGate() if self.gate is None else self.gate
@@ -221,6 +226,19 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             raise ValueError(
                 f"{type(self.gate_).__name__} learns from labels: fit requires y to be passed, "
                 "but the target y is None."
+            )
+        # the unlabelled samples (y == -1) go to a gate that learns from them, a random
+        # subset of at most max_unlabelled; nowhere else
+        X_pool = X[self._pool_rows(unlabelled, tags)] if tags.uses_unlabelled else X[:0]
+        if unlabelled.any():
+            X, y = X[~unlabelled], y[~unlabelled]
+            if not len(y):
+                y = None
+        if y is None and tags.requires_labels:
+            raise ValueError(
+                f"{type(self.gate_).__name__} learns from labelled samples only, and every "
+                "label of y is -1 (unlabelled). Give some labelled samples, or use a gate "
+                "that learns from unlabelled ones (UniversalGate, FastRouter)."
             )
         trains = [not expert.frozen for _, expert in self.experts]
         X_experts, y_experts, X_gate, y_gate = X, y, X, y
@@ -252,12 +270,18 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         if y is not None and not own_labels:
             self.expert_set_.owners(y)  # every label must belong to some expert
 
+        if len(X_pool) and not data_free and not joint:  # the pool joins the gate's data
+            marker = np.full(len(X_pool), -1, dtype=object if y_gate is not None and
+                             y_gate.dtype.kind not in "iuf" else np.int64)
+            X_gate = np.concatenate([X_gate, X_pool])
+            y_gate = marker if y_gate is None else np.concatenate([y_gate.astype(
+                marker.dtype), marker])
         # a data-free gate learns nothing from X; one sample still checks that every
         # expert accepts the input format, here rather than at the first predict
         if joint:
             outputs = self.expert_set_.inputs_only(X_gate)
         else:
-            outputs = self._outputs(X[:1] if data_free else X_gate)
+            outputs = self._outputs(X_gate[:1] if data_free else X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
         self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
         if joint:  # the gate trained copies of the modules: they go into the mixture's experts
@@ -268,6 +292,30 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                     expert.jointly_trained_ = True
         self.classes_ = self.gate_.classes_ if own_labels else self.expert_set_.classes_
         return self
+
+    def _check_unlabelled_marker(self, y, unlabelled):
+        """-1 marks unlabelled samples; it must not also be a class of an expert."""
+        if not unlabelled.any():
+            return
+        for name, expert in self.experts:
+            classes = getattr(expert, "classes", None)
+            if classes is not None and np.any(unlabelled_mask(np.asarray(classes,
+                                                                         dtype=object))):
+                raise ValueError(
+                    f"y marks {int(unlabelled.sum())} samples as unlabelled with -1 "
+                    f"(scikit-learn's convention), but -1 is also a class of expert {name!r}. "
+                    "Give that class another label, in y and in the expert's classes."
+                )
+
+    def _pool_rows(self, unlabelled, tags):
+        """Indices of the unlabelled samples the gate gets: all of them, or a random
+        subset of ``tags.max_unlabelled`` (in their order in X)."""
+        rows = np.flatnonzero(unlabelled)
+        cap = tags.max_unlabelled
+        if cap is not None and len(rows) > cap:
+            rng = check_random_state(self.random_state)
+            rows = np.sort(rng.choice(rows, size=cap, replace=False))
+        return rows
 
     def _check_gate_fits_experts(self):
         """A gate fitted beforehand (frozen) and bound to its experts must get as many."""

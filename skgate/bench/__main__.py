@@ -101,6 +101,9 @@ def main(argv=None):
                         help="universal: only the budget rows of PANGate and SoftMoE with and "
                         "without an energy floor (FloorGate), on these problems (default: "
                         "mlp_lenet_mnist cifar10_split three_experts)")
+    parser.add_argument("--pool", action="store_true",
+                        help="universal: the label budget with the rest of the gate data as "
+                        "an unlabelled pool, on all six expert sets")
     parser.add_argument("--draws", type=int, default=3,
                         help="universal: random draws of the labelled examples per budget")
     parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000],
@@ -202,6 +205,14 @@ def _universal(ns):
         results = run_floor(problems, ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
                             draws=ns.draws, print_fn=log)
         report_universal(results)
+        _dump(results, ns.out)
+        return 0
+    if ns.pool:
+        from ._pool import report_pool, run_pool
+
+        results = run_pool(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                           draws=ns.draws, print_fn=log)
+        report_pool(results)
         _dump(results, ns.out)
         return 0
     if ns.train_pretrained:

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
 from ..utils._device import resolve_device  # noqa: F401 (imported from here by gates)
+from ..utils._labels import unlabelled_mask
 from ..utils._param_validation import ParamValidationMixin, fit_context
 from ..utils._warnings import warn_user
 
@@ -87,6 +88,8 @@ class GateTags:
     expert_layers: tuple | Mapping = ()
     any_experts: bool = False
     routes_inputs: bool = False
+    uses_unlabelled: bool = False
+    max_unlabelled: int | None = None
 
 
 def get_gate_tags(gate):
@@ -281,14 +284,30 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
         outputs : ExpertOutputs
             One forward pass of every expert over the gate's fit data.
         y : array-like of shape (n_samples,) or None
-            Labels in the mixture's label space; data-free gates ignore them.
+            Labels in the mixture's label space; ``-1`` marks an unlabelled
+            sample (:func:`skgate.utils.unlabelled_mask`). Data-free gates ignore
+            ``y``; a gate whose tags do not say ``uses_unlabelled`` is fitted on
+            the labelled samples only.
 
         Returns
         -------
         self : object
         """
         outputs = self._check_outputs(outputs, reset=True)
-        if y is None and self.gate_tags().requires_labels:
+        tags = self.gate_tags()
+        if y is not None and not tags.uses_unlabelled:
+            y = np.asarray(y)
+            labelled = ~unlabelled_mask(y)
+            if not labelled.any() and tags.requires_labels:
+                raise ValueError(
+                    f"{type(self).__name__} learns from labelled samples only, and every "
+                    "label of y is -1 (unlabelled). Give some labelled samples, or use a "
+                    "gate that learns from unlabelled ones (UniversalGate, FastRouter).")
+            if not labelled.all():  # the pool is ignored: the labelled samples only
+                outputs, y = outputs.subset(np.flatnonzero(labelled)), y[labelled]
+            if not len(y):
+                y = None
+        if y is None and tags.requires_labels:
             raise ValueError(f"{type(self).__name__} needs labels y to be fitted.")
         self._fit(outputs, y)
         return self

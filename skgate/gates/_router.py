@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from ..models import MLP
+from ..utils._labels import unlabelled_mask
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 from ._base import get_gate_tags, one_hot, warn_unowned
@@ -272,7 +273,7 @@ class FastRouter(TorchGate):
         teacher = get_gate_tags(self._teacher())
         return replace(
             super().gate_tags(), requires_labels=teacher.requires_labels,
-            expert_layers=teacher.expert_layers, routes_inputs=True,
+            expert_layers=teacher.expert_layers, routes_inputs=True, uses_unlabelled=True,
         )
 
     # -- fitting ------------------------------------------------------------------------
@@ -288,13 +289,14 @@ class FastRouter(TorchGate):
             tags = get_gate_tags(self.teacher_)
             self.teacher_.fit(outputs, None if tags.data_free else y)
         target = self.teacher_.route_proba(outputs).astype(np.float32)
-        if y is not None:  # labels: the owners (the teacher's choice among several)
-            owners = outputs.expert_set.owners(y)
+        labelled = np.zeros(len(target), bool) if y is None else ~unlabelled_mask(y)
+        if labelled.any():  # labels: the owners (the teacher's choice among several)
+            owners = outputs.expert_set.owners(np.asarray(y)[labelled])
             warn_unowned(self, owners, outputs.expert_set.names)
-            among = target * owners
+            among = target[labelled] * owners
             total = among.sum(axis=1, keepdims=True)
-            target = np.where(total > 0, among / np.where(total > 0, total, 1),
-                              owners / owners.sum(axis=1, keepdims=True)).astype(np.float32)
+            target[labelled] = np.where(total > 0, among / np.where(total > 0, total, 1),
+                                        owners / owners.sum(axis=1, keepdims=True))
 
         X = np.asarray(outputs.X, dtype=np.float32)
         self.router_ = _SeededNet(
@@ -312,9 +314,9 @@ class FastRouter(TorchGate):
         ).fit(X, target)
         self.router_.module_.eval()  # routing runs the module directly (_router_proba)
         chosen = self._router_proba(X).argmax(axis=1)
-        self.teacher_agreement_ = float(np.mean(target[np.arange(len(X)), chosen] > 0
-                                                if y is not None else
-                                                chosen == target.argmax(axis=1)))
+        agrees = np.where(labelled, target[np.arange(len(X)), chosen] > 0,
+                          chosen == target.argmax(axis=1))
+        self.teacher_agreement_ = float(np.mean(agrees))
         return self
 
     #: "auto" epochs: at least this many passes and this many optimisation steps

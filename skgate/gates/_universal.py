@@ -11,6 +11,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._labels import unlabelled_mask
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._base import FEW_LABELS, BaseGate, clearly_better, held_out_hits, one_hot
@@ -36,6 +37,9 @@ CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations")
 #: fewest labelled samples per expert from which "auto" considers each calibration
 MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20,
                "activations": 20}
+#: the pool teaches the gate only if each expert is the most confident choice of this many
+#: pool inputs (its pseudo-labels: the more confident half of the inputs it is chosen for)
+MIN_POOL = 50
 
 
 class UniversalGate(BaseGate):
@@ -190,6 +194,8 @@ class UniversalGate(BaseGate):
         "correction": [StrOptions({"pretrained", "linear", "mlp"}), str, Path, None],
         "features": [StrOptions(set(FEATURE_SETS)), list, tuple],
         "calibration": [StrOptions({"auto", *CALIBRATIONS})],
+        "pool": [StrOptions({"pseudo_labels", "ignore"})],
+        "max_pool": [Interval(Integral, 1, None, closed="left"), None],
         "mixing": [StrOptions({"hard", "soft"})],
         "layer": [str, None],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -201,12 +207,17 @@ class UniversalGate(BaseGate):
         "random_state": ["random_state"],
     }
 
+    # gates saved before pools existed (skgate.save, pickle) ignore them, as they did
+    pool, max_pool, pool_used_ = "ignore", None, False
+
     def __init__(
         self,
         correction="pretrained",
         *,
         features="default",
         calibration="auto",
+        pool="pseudo_labels",
+        max_pool=10_000,
         mixing="hard",
         layer="penultimate",
         alpha=1.0,
@@ -220,6 +231,8 @@ class UniversalGate(BaseGate):
         self.correction = correction
         self.features = features
         self.calibration = calibration
+        self.pool = pool
+        self.max_pool = max_pool
         self.mixing = mixing
         self.layer = layer
         self.alpha = alpha
@@ -241,11 +254,15 @@ class UniversalGate(BaseGate):
 
     def gate_tags(self):
         learns_correction = self.correction in ("linear", "mlp")
+        uses_pool = self._uses_pool()
         fitted = hasattr(self, "calibration_")
+        unbound = self.calibration == "none"
         return replace(
             super().gate_tags(),
-            data_free=not learns_correction and self.calibration == "none",
-            any_experts=self.calibration_ == "none" if fitted else self.calibration == "none",
+            data_free=not learns_correction and unbound,
+            any_experts=(self.calibration_ == "none" and not self.pool_used_) if fitted
+            else unbound,
+            uses_unlabelled=uses_pool, max_unlabelled=self.max_pool if uses_pool else None,
         )
 
     @classmethod
@@ -271,9 +288,10 @@ class UniversalGate(BaseGate):
         >>> gate.calibration_
         'none'
         """
-        gate = cls(correction="pretrained", calibration="none", mixing=mixing)
+        gate = cls(correction="pretrained", calibration="none", pool="ignore", mixing=mixing)
         gate._validate_params()
         gate._set_correction(gate._initial_correction())
+        gate._set_pool(None)
         gate._set_calibration("none", None)
         return FrozenEstimator(gate)
 
@@ -309,27 +327,106 @@ class UniversalGate(BaseGate):
     def _set_calibration(self, level, module, n_experts=None):
         self.calibration_ = level
         self._calibrator = module
-        if level != "none":
+        if level != "none" or self.pool_used_:
             self.n_experts_ = n_experts
         elif hasattr(self, "n_experts_"):
             del self.n_experts_
 
+    def _uses_pool(self):
+        """Whether fit learns from unlabelled samples: a per-expert calibration, so not
+        with ``calibration="none"`` (a gate that stays free of its experts)."""
+        return self.pool != "ignore" and self.calibration != "none"
+
+    def _set_pool(self, module, report=None):
+        self.pool_used_ = module is not None
+        self.pool_report_ = report or {}
+        self._pool_calibrator = module
+
     def _fit(self, outputs, y):
-        for fitted in ("calibration_", "_cal_stats"):  # a refit starts afresh
+        for fitted in ("calibration_", "_cal_stats", "pool_used_"):  # a refit starts afresh
             self.__dict__.pop(fitted, None)
         self._set_correction(self._initial_correction())
-        if y is None:
+        self._set_pool(None)
+        labelled = np.ones(outputs.n_samples, bool) if y is None else ~unlabelled_mask(y)
+        if y is None or not labelled.any():
+            y, labelled = None, np.zeros(outputs.n_samples, bool)
+        if y is None and not self._uses_pool():
             self.cv_scores_ = {}
             self._set_calibration("none", None)
             return self
-        owners = outputs.expert_set.owners(y)
-        if self.correction in ("linear", "mlp"):
-            self._fit_shared([(outputs.logits, owners)])
+        rows = np.flatnonzero(labelled)
+        owners = None if y is None else outputs.expert_set.owners(np.asarray(y)[rows])
+        if self.correction in ("linear", "mlp") and owners is not None:
+            self._fit_shared([([z[rows] for z in outputs.logits], owners)])
         inputs = self._calibration_inputs(outputs, fit=True)
-        level = self._choose_calibration(inputs, owners)
+        pool_right = None
+        if self._uses_pool():
+            pool_right = self._fit_pool(inputs, labelled, owners)
+        if owners is None:
+            self.cv_scores_ = {}
+            self._set_calibration("none", None, outputs.n_experts)
+            return self
+        inputs = _rows(inputs, rows)
+        level = self._choose_calibration(inputs, owners, pool_right)
+        if level == "pool":
+            level = "none"
+        elif self.pool_used_:  # a calibration on the labels routes clearly better
+            self.pool_report_.update(used=False, reason=f"the labelled calibration {level!r} "
+                                     "routes the held-out labelled samples clearly better")
+            self._set_pool(None, self.pool_report_)
         module = None if level == "none" else self._fit_calibration(level, inputs, owners)
         self._set_calibration(level, module, outputs.n_experts)
         return self
+
+    def _fit_pool(self, inputs, labelled, owners):
+        """Calibrate on the pool's pseudo-labels, then let the labels (if any) refute it.
+
+        Every fit sample's input is in the pool (its label is not read here). The
+        uncalibrated scores choose an expert for each; the more confident half of the
+        inputs each expert is chosen for (by the margin of its score over the
+        runner-up) are its pseudo-labels, and an ``"affine"`` calibration (a scale and a
+        shift per expert, penalised toward the identity) is fitted on them. It is used
+        only if every expert has at least ``MIN_POOL`` pseudo-labels, and not if the
+        labelled samples, which it never saw, show that the uncalibrated scores route
+        clearly more of them right (a sign test at one standard deviation).
+        """
+        scores = inputs["scores"].numpy()
+        chosen = scores.argmax(axis=1)
+        top2 = np.sort(scores, axis=1)[:, -2:] if scores.shape[1] > 1 else scores
+        margin = top2[:, -1] - top2[:, 0]
+        confident = np.zeros(len(scores), bool)
+        counts = np.zeros(scores.shape[1], int)
+        for k in range(scores.shape[1]):
+            mine = np.flatnonzero(chosen == k)
+            if len(mine):
+                keep = mine[margin[mine] >= np.median(margin[mine])]
+                confident[keep] = True
+                counts[k] = len(keep)
+        report = {"pool_size": len(scores), "pseudo_labels": counts.tolist()}
+        if scores.shape[1] < 2 or counts.min() < MIN_POOL:
+            report["used"] = False
+            report["reason"] = (f"too small: every expert needs {MIN_POOL} pseudo-labels, "
+                                f"the fewest had {int(counts.min())}")
+            self._set_pool(None, report)
+            return None
+        pseudo = one_hot(chosen, scores.shape[1]).astype(bool)
+        module = self._fit_calibration("affine", inputs, pseudo, rows=np.flatnonzero(confident))
+        if owners is not None:
+            rows = np.flatnonzero(labelled)
+            with torch.no_grad():
+                pooled = module(_rows(inputs, rows)).numpy().argmax(axis=1)
+            plain_hits = owners[np.arange(len(rows)), chosen[rows]].astype(float)
+            pool_hits = owners[np.arange(len(rows)), pooled].astype(float)
+            report["labelled_routing"] = {"none": float(plain_hits.mean()),
+                                          "pool": float(pool_hits.mean())}
+            if clearly_better(plain_hits, pool_hits, sigmas=1.0):
+                report["used"] = False
+                report["reason"] = "the labelled samples route clearly better without it"
+                self._set_pool(None, report)
+                return None
+        report["used"] = True
+        self._set_pool(module, report)
+        return None if owners is None else pool_hits
 
     def pretrain(self, problems):
         """Fit the shared correction on several problems at once, with no calibration.
@@ -360,6 +457,7 @@ class UniversalGate(BaseGate):
         self._set_correction(None)
         self._fit_shared(data)
         self.cv_scores_ = {}
+        self._set_pool(None)
         self._set_calibration("none", None)
         return self
 
@@ -423,7 +521,9 @@ class UniversalGate(BaseGate):
 
         return _minimise(module, loss, self.max_iter).requires_grad_(False)
 
-    def _choose_calibration(self, inputs, owners):
+    def _choose_calibration(self, inputs, owners, pool_right=None):
+        """The calibration level for these labels; ``"pool"`` keeps the pool's calibration
+        (``pool_right``: whether it routes each labelled sample right, or None)."""
         self.cv_scores_ = {}
         if self.calibration != "auto":
             return self.calibration
@@ -447,6 +547,8 @@ class UniversalGate(BaseGate):
             hits[level] = held_out_hits(owners, route(level), cv=self.cv,
                                         repeats=self.cv_repeats, seed=seed)
             if hits[level] is None:  # too few labels to validate
+                if pool_right is not None:
+                    return "pool"
                 return self._shift_if_it_helps(inputs, owners) if "shift" in levels else "none"
             self.cv_scores_[level] = float(hits[level].mean() / self.cv_repeats)
         # each level, from the simplest, replaces the one chosen so far only if more
@@ -455,6 +557,9 @@ class UniversalGate(BaseGate):
         # few labels is noisy, and one near miss that a calibration happens to fix is
         # no evidence that it will route better
         chosen = "none"
+        if pool_right is not None:  # label-free, so every labelled sample is held out
+            chosen, hits["pool"] = "pool", pool_right * self.cv_repeats
+            self.cv_scores_["pool"] = float(pool_right.mean())
         for level in levels[1:]:
             # the shift (one number per expert) at one standard deviation; the richer
             # levels at two while there are few labels: on an unseen hard pair an affine
@@ -480,10 +585,17 @@ class UniversalGate(BaseGate):
         """The final scores of each expert (calibrated, if it is), ``(n_samples, n_experts)``."""
         check_is_fitted(self)
         outputs = self._check_outputs(outputs, reset=False)
-        if self._calibrator is None:
+        pool = getattr(self, "_pool_calibrator", None)  # None in gates saved before pools
+        if self._calibrator is None and pool is None:
             return self._universal_scores(outputs.logits)
         with torch.no_grad():
-            return self._calibrator(self._calibration_inputs(outputs)).numpy()
+            inputs = self._calibration_inputs(outputs)
+            if pool is not None:
+                inputs = {**inputs, "scores": pool(inputs)}
+            scores = (inputs["scores"] if self._calibrator is None
+                      else self._calibrator(inputs)).numpy()
+        mean, spread = self._cal_stats["scores"]
+        return scores * spread + mean  # in the units of the uncalibrated scores
 
     def _route_proba(self, outputs):
         s = self.scores(outputs)
@@ -493,12 +605,13 @@ class UniversalGate(BaseGate):
 
     def _check_outputs(self, outputs, *, reset):
         outputs = super()._check_outputs(outputs, reset=reset)
-        if not reset and getattr(self, "calibration_", "none") != "none" and (
-            outputs.n_experts != self.n_experts_
-        ):
+        bound = getattr(self, "calibration_", "none") != "none" or getattr(
+            self, "pool_used_", False)
+        if not reset and bound and outputs.n_experts != self.n_experts_:
             raise ValueError(
                 f"This UniversalGate was calibrated on {self.n_experts_} experts "
-                f"(calibration_={self.calibration_!r}) and is bound to them; got the outputs "
+                f"(calibration_={self.calibration_!r}, pool_used_={self.pool_used_}) and is "
+                f"bound to them; got the outputs "
                 f"of {outputs.n_experts}. Only a gate with calibration='none' works with "
                 "any experts."
             )

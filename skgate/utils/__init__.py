@@ -1,8 +1,9 @@
-"""Utilities: labels to column indices (:func:`encode_labels`).
+"""Utilities: labels to column indices (:func:`encode_labels`), unlabelled samples
+(:func:`unlabelled_mask`).
 
 Test helpers live in the private ``skgate.utils._testing``.
 """
 
-from ._labels import encode_labels
+from ._labels import encode_labels, unlabelled_mask
 
-__all__ = ["encode_labels"]
+__all__ = ["encode_labels", "unlabelled_mask"]

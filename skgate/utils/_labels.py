@@ -1,5 +1,7 @@
 """Labels to column indices."""
 
+from numbers import Integral
+
 import numpy as np
 
 
@@ -52,3 +54,42 @@ def encode_labels(y, classes, *, who="expert"):
             f"{' ...' if len(missing) > 10 else ''}; the known classes are {classes.tolist()}."
         )
     return idx.astype(np.int64)
+
+
+#: the label of an unlabelled sample, as in :mod:`sklearn.semi_supervised`
+UNLABELLED = -1
+
+
+def unlabelled_mask(y):
+    """Which samples of ``y`` are unlabelled: marked ``-1``, scikit-learn's convention.
+
+    Numeric labels are unlabelled where they equal ``-1``; labels of dtype object
+    (strings, say) where they hold the integer ``-1`` (as
+    :class:`sklearn.semi_supervised.SelfTrainingClassifier` asks); the string
+    ``"-1"`` is a label like any other.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate.utils import unlabelled_mask
+    >>> unlabelled_mask([3, -1, 0])
+    array([False,  True, False])
+    >>> unlabelled_mask(np.array(["cat", -1, "-1"], dtype=object))
+    array([False,  True, False])
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "iuf":
+        return y == UNLABELLED
+    if y.dtype.kind == "O":
+        return np.fromiter(
+            (isinstance(v, Integral | np.integer) and not isinstance(v, bool | np.bool_)
+             and v == UNLABELLED for v in y.ravel()), dtype=bool, count=y.size)
+    return np.zeros(y.shape, dtype=bool)

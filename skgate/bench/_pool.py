@@ -1,0 +1,221 @@
+"""The label budget with an unlabelled pool (``python -m skgate bench universal --pool``).
+
+On every expert set of the universal-gating bench (the paper's two and the four
+transfer sets), k labelled images per expert are drawn from the gate data; the rest
+of the gate data is the unlabelled pool (label ``-1``). Each gate is fitted as a user
+would fit it:
+
+- ``energy``: the data-free floor;
+- ``UniversalGate (labels only)``: ``UniversalGate(pool="ignore")`` on the k labelled
+  images per expert, the gate as it was before pools;
+- ``UniversalGate() + pool``: the default ``UniversalGate()`` on the whole gate data,
+  the unlabelled part marked ``-1``;
+- ``FloorGate(PANGate)``: on the labelled images (it uses no pool);
+- ``FastRouter + pool``: the default ``FastRouter()`` (taught by ``UniversalGate()``) on
+  the whole gate data, the pool marked ``-1`` (only at the budgets of
+  :data:`ROUTER_BUDGETS`: it trains a network on the gate images);
+- ``LabelSpreading (logits)``: a reference row, scikit-learn's ``LabelSpreading``
+  (k-nearest-neighbour graph) on the experts' concatenated, standardised logits over
+  the whole gate data, predicting the owner of each test image.
+
+All are tested on the full test set; routing and accuracy are the mean over draws.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.semi_supervised import LabelSpreading
+
+from ..gates import FastRouter, FloorGate, NaiveConcatGate, PANGate, UniversalGate
+from ..gates._base import one_hot
+from ..utils._evaluation import format_table, mean_std, timed
+from ._problems import PROBLEMS, TRANSFER_PROBLEMS
+from ._universal import _owners, _scores, draw, problem_outputs
+
+#: the six expert sets
+POOL_PROBLEMS = PROBLEMS + TRANSFER_PROBLEMS
+#: labelled images per expert (None: every gate image labelled)
+POOL_BUDGETS = (0, 1, 5, 20, 50, None)
+#: the budgets at which the fast router is trained (it costs a network's training)
+ROUTER_BUDGETS = (0, 20)
+
+
+class _LabelSpreadingRouter:
+    """The reference row: label spreading over the pool, on concatenated logits."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, outputs, y_owner):
+        self.model_ = make_pipeline(StandardScaler(), LabelSpreading(kernel="knn",
+                                                                     n_neighbors=10))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.model_.fit(np.hstack(outputs.logits), y_owner)
+        return self
+
+    def route_proba(self, outputs):
+        owner = self.model_.predict(np.hstack(outputs.logits))
+        return one_hot(owner, outputs.n_experts)
+
+
+POOL_GATES = ("energy", "UniversalGate (labels only)", "UniversalGate() + pool",
+              "FloorGate(PANGate)", "FastRouter + pool", "LabelSpreading (logits)")
+
+
+def _gate(name, seed):
+    return {
+        "UniversalGate (labels only)": lambda: UniversalGate(pool="ignore", random_state=seed),
+        "UniversalGate() + pool": lambda: UniversalGate(random_state=seed),
+        "FloorGate(PANGate)": lambda: FloorGate(
+            PANGate(features="penultimate", random_state=seed), random_state=seed),
+        "FastRouter + pool": lambda: FastRouter(random_state=seed),
+    }[name]()
+
+
+def _fit_route(name, data, rows, seed):
+    """Fit gate ``name`` with the labelled gate images ``rows``; its test routing and fit
+    time, or None when it does not apply at this budget."""
+    y_pool = np.full(len(data.y_gate), -1, dtype=np.int64)
+    y_pool[rows] = data.y_gate[rows]
+    if name == "energy":
+        gate, fit_s = timed(NaiveConcatGate("energy").fit, data.gate)
+    elif name == "LabelSpreading (logits)":
+        if not len(rows):
+            return None
+        owner = np.full(len(y_pool), -1)
+        owner[rows] = _owners(data)[rows].argmax(axis=1)
+        gate, fit_s = timed(_LabelSpreadingRouter().fit, data.gate, owner)
+    elif name in ("UniversalGate (labels only)", "FloorGate(PANGate)"):
+        if not len(rows):
+            return None
+        gate, fit_s = timed(clone(_gate(name, seed)).fit, data.gate.subset(rows),
+                            data.y_gate[rows])
+    else:  # the whole gate data, the pool marked -1
+        gate, fit_s = timed(clone(_gate(name, seed)).fit, data.gate, y_pool)
+    info = {"fit_s": fit_s, "pool_used": getattr(gate, "pool_used_", None),
+            "calibration": getattr(gate, "calibration_", None)}
+    return {**_scores(gate.route_proba(data.test), data), **info}
+
+
+def pool_rows(data, seed, *, budgets=POOL_BUDGETS, draws=3, gates=POOL_GATES,
+              router_budgets=ROUTER_BUDGETS, print_fn=None):
+    """Routing and accuracy of every gate at every budget on one expert set and seed."""
+    owners = _owners(data)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in budgets:
+        n_draws = 1 if k in (0, None) else draws
+        picks = [np.array([], dtype=int)] if k == 0 else [draw(owners, k, rng)
+                                                          for _ in range(n_draws)]
+        for name in gates:
+            if name == "FastRouter + pool" and k not in router_budgets:
+                continue
+            runs = [_fit_route(name, data, pick, seed) for pick in picks[:1 if name ==
+                                                                         "FastRouter + pool"
+                                                                         else None]]
+            runs = [r for r in runs if r is not None]
+            if not runs:
+                continue
+            row = {"k": "all" if k is None else k, "gate": name,
+                   **{m: float(np.mean([r[m] for r in runs]))
+                      for m in ("routing", "accuracy", "fit_s")},
+                   "pool_used": [r["pool_used"] for r in runs],
+                   "calibration": [r["calibration"] for r in runs]}
+            rows.append(row)
+            if print_fn:
+                print_fn(f"  {data.name} seed {seed} k={row['k']} {name}: "
+                         f"routing {row['routing']:.4f} ({row['fit_s']:.1f} s)")
+    return rows
+
+
+def run_pool(problems=POOL_PROBLEMS, seeds=(0, 1, 2), *, data_dir=None, cache_dir=None,
+             budgets=POOL_BUDGETS, draws=3, print_fn=print):
+    """:func:`pool_rows` for every expert set and seed."""
+    results = {"pool": [], "seeds": list(seeds), "draws": draws}
+    for seed in seeds:
+        for name in problems:
+            data = problem_outputs(name, seed, data_dir=data_dir, cache_dir=cache_dir,
+                                   layers=("penultimate",))
+            for row in pool_rows(data, seed, budgets=budgets, draws=draws,
+                                 print_fn=print_fn):
+                results["pool"].append({"problem": name, "seed": seed, **row})
+    return results
+
+
+def _seed_means(runs, problem, k, gate, metric="routing"):
+    return [r[metric] for r in runs if (r["problem"], r["k"], r["gate"]) == (problem, k, gate)]
+
+
+def report_pool(results, print_fn=print):
+    """One routing table per expert set, then the summary against the issue's targets:
+    the share of the gap between energy and ``UniversalGate()`` with every label that
+    the pool closes at each budget."""
+    runs = results["pool"]
+    problems = list(dict.fromkeys(r["problem"] for r in runs))
+    ks = list(dict.fromkeys(r["k"] for r in runs))
+    for problem in problems:
+        gates = [g for g in POOL_GATES if any(r["gate"] == g and r["problem"] == problem
+                                               for r in runs)]
+        table = []
+        for k in ks:
+            row = {"k": str(k)}
+            for gate in gates:
+                values = _seed_means(runs, problem, k, gate)
+                row[gate] = mean_std(values) if values else "-"
+            used = [u for r in runs if (r["problem"], r["k"], r["gate"]) ==
+                    (problem, k, "UniversalGate() + pool") for u in r["pool_used"]]
+            row["used"] = f"{sum(map(bool, used))}/{len(used)}" if used else "-"
+            table.append(row)
+        print_fn(f"\n#### {problem}: routing (k labelled per expert; seeds "
+                 f"{results['seeds']}, mean ± std of the seed means)\n")
+        print_fn(format_table(table, ["k", *gates, "used"],
+                              headers=["k", *gates, "pool calibration used (fits)"]))
+    _report_gaps(runs, problems, ks, print_fn)
+
+
+def _report_gaps(runs, problems, ks, print_fn):
+    pool, ref = "UniversalGate() + pool", "UniversalGate (labels only)"
+    table = []
+    for problem in problems:
+        energy = np.mean(_seed_means(runs, problem, 0, "energy"))
+        full = _seed_means(runs, problem, "all", ref)
+        if not full:
+            continue
+        gap = np.mean(full) - energy
+        row = {"problem": problem, "energy": f"{energy:.4f}", "all": f"{np.mean(full):.4f}"}
+        for k in ks:
+            if k == "all":
+                continue
+            mean = np.mean(_seed_means(runs, problem, k, pool))
+            row[f"k{k}"] = f"{mean:.4f} ({mean - energy:+.4f}; " + (
+                f"{(mean - energy) / gap:.0%})" if gap > 0 else "-)")
+        table.append(row)
+    if not table:
+        return
+    average = {"problem": "average", "energy": "", "all": ""}
+    for k in ks:
+        if k == "all":
+            continue
+        gains, gaps = [], []
+        for problem in problems:
+            energy = np.mean(_seed_means(runs, problem, 0, "energy"))
+            full = _seed_means(runs, problem, "all", ref)
+            mine = _seed_means(runs, problem, k, pool)
+            if full and mine:
+                gains.append(np.mean(mine) - energy)
+                gaps.append(np.mean(full) - energy)
+        if gains:
+            average[f"k{k}"] = (f"{np.mean(gains):+.4f}; " + (
+                f"{np.mean(gains) / np.mean(gaps):.0%}" if np.mean(gaps) > 0 else "-"))
+    table.append(average)
+    columns = ["problem", "energy", "all", *[f"k{k}" for k in ks if k != "all"]]
+    print_fn("\n#### UniversalGate() + pool against energy: seed-mean routing (difference; "
+             "share of the gap between energy and the labels-only gate with every label)\n")
+    print_fn(format_table(table, columns, headers=[
+        "expert set", "energy", "labels-only gate, all labels",
+        *[f"k = {k}" for k in ks if k != "all"]]))
