@@ -72,7 +72,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         time"). The results are the same: each expert's thread cuts ``X`` into
         the same batches as the sequential pass.
     random_state : int, RandomState instance or None, default=None
-        Controls the ``gate_split`` split.
+        Controls the ``gate_split`` split and which unlabelled samples a gate
+        with ``max_unlabelled`` gets.
 
     Attributes
     ----------
@@ -199,7 +200,17 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             Input in the mixture's format (for images: float32 NCHW in [0, 1]).
         y : array-like of shape (n_samples,) or None
             Labels in the union label space. Only needed when an expert must be
-            trained or the gate learns from labels.
+            trained or the gate learns from labels. ``-1`` marks an unlabelled
+            sample, as in :mod:`sklearn.semi_supervised` (for string labels, ``y``
+            of dtype object holding the integer ``-1``): experts are trained on
+            the labelled samples only; unlabelled ones go to a gate whose tags
+            say ``uses_unlabelled`` (:class:`~skgate.gates.UniversalGate`,
+            :class:`~skgate.gates.FastRouter`), at most its ``max_unlabelled``
+            of them, drawn at random with ``random_state``, and other gates
+            ignore them. ``-1`` may not also be a class of an expert; with an
+            expert whose ``classes`` is None (it learns every label of ``y``) or a
+            gate that defines its own label space (``SoftMoE(heads="linear")``),
+            ``-1`` is a label like any other and no sample is unlabelled.
 
         Returns
         -------
@@ -212,7 +223,12 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         else:
             X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
             y = column_or_1d(y)
-            unlabelled = unlabelled_mask(y)
+            # an expert with classes=None learns every label of y, and a gate that defines
+            # its own label space predicts them: -1 is then one of them
+            learns_labels = any(expert.classes is None for _, expert in self.experts) or \
+                get_gate_tags(NaiveConcatGate() if self.gate is None else
+                              self.gate).defines_label_space
+            unlabelled = np.zeros(len(y), bool) if learns_labels else unlabelled_mask(y)
             if not unlabelled.all():
                 check_classification_targets(y[~unlabelled])
             self._check_unlabelled_marker(y, unlabelled)
@@ -229,7 +245,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             )
         # the unlabelled samples (y == -1) go to a gate that learns from them, a random
         # subset of at most max_unlabelled; nowhere else
-        X_pool = X[self._pool_rows(unlabelled, tags)] if tags.uses_unlabelled else X[:0]
+        X_all = X
+        pool_rows = self._pool_rows(unlabelled, tags) if tags.uses_unlabelled else []
         if unlabelled.any():
             X, y = X[~unlabelled], y[~unlabelled]
             if not len(y):
@@ -270,12 +287,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         if y is not None and not own_labels:
             self.expert_set_.owners(y)  # every label must belong to some expert
 
-        if len(X_pool) and not data_free and not joint:  # the pool joins the gate's data
-            marker = np.full(len(X_pool), -1, dtype=object if y_gate is not None and
-                             y_gate.dtype.kind not in "iuf" else np.int64)
-            X_gate = np.concatenate([X_gate, X_pool])
-            y_gate = marker if y_gate is None else np.concatenate([y_gate.astype(
-                marker.dtype), marker])
+        if len(pool_rows) and not data_free and not joint:  # the pool joins the gate's data
+            X_gate, y_gate = self._with_pool(X_gate, y_gate, X_all, pool_rows)
         # a data-free gate learns nothing from X; one sample still checks that every
         # expert accepts the input format, here rather than at the first predict
         if joint:
@@ -316,6 +329,21 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             rng = check_random_state(self.random_state)
             rows = np.sort(rng.choice(rows, size=cap, replace=False))
         return rows
+
+    @staticmethod
+    def _with_pool(X_gate, y_gate, X, pool_rows):
+        """The gate's data followed by the pool's rows of ``X``, copied once, and their
+        labels followed by ``-1``."""
+        n = len(X_gate)
+        joined = np.empty((n + len(pool_rows), *X.shape[1:]), dtype=X.dtype)
+        joined[:n] = X_gate
+        np.take(X, pool_rows, axis=0, out=joined[n:])
+        numeric = y_gate is None or y_gate.dtype.kind in "iuf"
+        labels = np.full(len(joined), -1, dtype=np.int64 if numeric else object)
+        if y_gate is not None:
+            labels = labels.astype(np.result_type(labels, y_gate)) if numeric else labels
+            labels[:n] = y_gate
+        return joined, labels
 
     def _check_gate_fits_experts(self):
         """A gate fitted beforehand (frozen) and bound to its experts must get as many."""
@@ -481,6 +509,31 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         # the argmax of each chunk: no (n_samples, n_classes) array of probabilities
         return self.classes_[self._chunked(X, "predict_proba",
                                            reduce=lambda proba: proba.argmax(axis=1))]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on the labelled samples: those labelled ``-1`` (unlabelled) are left out.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+            True labels; ``-1`` marks an unlabelled sample, as in ``fit``.
+        sample_weight : array-like of shape (n_samples,) or None
+
+        Returns
+        -------
+        score : float
+        """
+        y = column_or_1d(y)
+        labelled = ~unlabelled_mask(y)
+        if not labelled.any():
+            raise ValueError("score needs labels: y holds no labelled sample (every label "
+                             "is -1, unlabelled).")
+        if not labelled.all():
+            X, y = X[labelled], y[labelled]
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[labelled]
+        return super().score(X, y, sample_weight=sample_weight)
 
     def route_proba(self, X):
         """The gate's weights over the experts, shape ``(n_samples, n_experts)``.

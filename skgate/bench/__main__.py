@@ -104,6 +104,9 @@ def main(argv=None):
     parser.add_argument("--pool", action="store_true",
                         help="universal: the label budget with the rest of the gate data as "
                         "an unlabelled pool, on all six expert sets")
+    parser.add_argument("--pool-memory", action="store_true",
+                        help="universal --pool: instead, the fit time and peak memory of "
+                        "UniversalGate() with pools of 10,000 and 100,000 inputs")
     parser.add_argument("--draws", type=int, default=3,
                         help="universal: random draws of the labelled examples per budget")
     parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000],
@@ -210,6 +213,15 @@ def _universal(ns):
     if ns.pool:
         from ._pool import report_pool, run_pool
 
+        if ns.pool_memory:
+            from ._pool import measure_pool_fit, report_pool_fit
+
+            results = [r for problem in ("disjoint_mnist", "mnist_cifar10") for r in
+                       measure_pool_fit(problem, ns.seeds[0], data_dir=ns.data_dir,
+                                        cache_dir=ns.cache_dir)]
+            report_pool_fit(results)
+            _dump(results, ns.out)
+            return 0
         results = run_pool(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
                            draws=ns.draws, print_fn=log)
         report_pool(results)

@@ -21,7 +21,10 @@ would fit it:
 All are tested on the full test set; routing and accuracy are the mean over draws.
 """
 
+import multiprocessing
+import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
@@ -219,3 +222,64 @@ def _report_gaps(runs, problems, ks, print_fn):
     print_fn(format_table(table, columns, headers=[
         "expert set", "energy", "labels-only gate, all labels",
         *[f"k = {k}" for k in ks if k != "all"]]))
+
+
+# -- fit time and peak memory with a large pool, each in a fresh process ------------------
+def _pool_fit_child(payload, n_pool, queue):
+    """Fit ``UniversalGate()`` inside a mixture on ``X_labelled`` plus ``n_pool`` unlabelled
+    rows (the gate images repeated) in this fresh process: seconds, and the peak memory
+    above what the process held with ``X`` allocated."""
+    import torch
+
+    from .. import MixtureOfExperts
+    from ._perf import _status
+
+    torch.set_num_threads(1)
+    experts, X_labelled, y_labelled, X_images = pickle.loads(payload)
+    X = np.concatenate([X_labelled, np.resize(X_images, (n_pool, *X_images.shape[1:]))])
+    y = np.concatenate([y_labelled, np.full(n_pool, -1, dtype=y_labelled.dtype)])
+    moe = MixtureOfExperts(experts, gate=UniversalGate(random_state=0), random_state=0)
+    moe.fit(X[:2000], y[:2000])  # warm-up: kernels, lazy buffers, imports
+    exact = Path("/proc/self/clear_refs").exists()
+    if exact:
+        Path("/proc/self/clear_refs").write_text("5")
+    before = _status("VmRSS") if exact else 0
+    fit_s = timed(moe.fit, X, y)[1]
+    peak = (_status("VmHWM") - before) if exact else float("nan")
+    queue.put({"n_pool": n_pool, "fit_s": fit_s, "peak_mb": peak / 2**20,
+               "X_mb": X.nbytes / 2**20, "pool_used": bool(moe.gate_.pool_used_),
+               "gate_pool_size": moe.gate_.pool_report_["pool_size"]})
+
+
+def measure_pool_fit(problem, seed=0, *, sizes=(10_000, 100_000), k=5, data_dir=None,
+                     cache_dir=None):
+    """Fit time and peak memory beyond ``X`` of the default ``UniversalGate()`` with ``k``
+    labelled images per expert and pools of ``sizes`` unlabelled inputs."""
+    data = problem_outputs(problem, seed, data_dir=data_dir, cache_dir=cache_dir)
+    owners = _owners(data)
+    rows = draw(owners, k, np.random.default_rng(seed))
+    X_images = np.asarray(data.gate.X, dtype=np.float32)
+    experts = list(zip(data.expert_set.names, data.expert_set.experts))
+    payload = pickle.dumps((experts, X_images[rows],
+                            data.y_gate[rows], X_images))
+    context = multiprocessing.get_context("spawn")
+    results = []
+    for n_pool in sizes:
+        queue = context.Queue()
+        child = context.Process(target=_pool_fit_child, args=(payload, n_pool, queue))
+        child.start()
+        results.append({"problem": problem, **queue.get()})
+        child.join()
+    return results
+
+
+def report_pool_fit(results, print_fn=print):
+    rows = [{"problem": r["problem"], "n_pool": f"{r['n_pool']:,}",
+             "read": f"{r['gate_pool_size']:,}", "fit_s": f"{r['fit_s']:.1f} s",
+             "X": f"{r['X_mb']:.0f} MB", "peak": f"{r['peak_mb']:.0f} MB",
+             "used": str(r["pool_used"])} for r in results]
+    print_fn("\n#### UniversalGate() with a large pool: fit time and peak memory beyond X\n")
+    print_fn(format_table(rows, ["problem", "n_pool", "read", "fit_s", "X", "peak", "used"],
+                          headers=["expert set", "unlabelled inputs", "read by the gate "
+                                   "(labelled + pool)", "fit time", "X", "peak memory beyond X",
+                                   "pool calibration used"]))

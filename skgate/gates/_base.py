@@ -29,6 +29,16 @@ def warn_unowned(gate, owners, names):
         )
 
 
+def unlabelled_samples(y, outputs):
+    """Which samples of ``y`` are unlabelled (``-1``), unless ``-1`` is a class of the
+    experts (an expert that learned its classes from ``y``): then none is."""
+    mask = unlabelled_mask(y)
+    if mask.any() and unlabelled_mask(np.asarray(outputs.expert_set.classes_,
+                                                 dtype=object)).any():
+        return np.zeros_like(mask)
+    return mask
+
+
 def one_hot(index, n_columns):
     """Rows of the identity: ``out[i, index[i]] = 1``."""
     out = np.zeros((len(index), n_columns), dtype=np.float64)
@@ -295,9 +305,9 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
         """
         outputs = self._check_outputs(outputs, reset=True)
         tags = self.gate_tags()
-        if y is not None and not tags.uses_unlabelled:
+        if y is not None and not (tags.uses_unlabelled or tags.defines_label_space):
             y = np.asarray(y)
-            labelled = ~unlabelled_mask(y)
+            labelled = ~unlabelled_samples(y, outputs)
             if not labelled.any() and tags.requires_labels:
                 raise ValueError(
                     f"{type(self).__name__} learns from labelled samples only, and every "

@@ -25,6 +25,9 @@ class FloorGate(BaseGate):
     fewer than 20 labelled samples per expert, by one from 20 on. Otherwise the
     floor routes.
 
+    Unlabelled samples (``-1`` in ``y``) are ignored: it learns from the labelled
+    samples only (a mixture does not even run the experts over the others).
+
     Parameters
     ----------
     gate : gate estimator

@@ -78,6 +78,9 @@ class PANGate(TorchGate):
     :class:`~skgate.MixtureOfExperts` that trains its experts keeps part of the
     data for the gate with ``gate_split``.
 
+    Unlabelled samples (``-1`` in ``y``) are ignored: it learns from the labelled
+    samples only (a mixture does not even run the experts over the others).
+
     Parameters
     ----------
     features : str, default="penultimate"

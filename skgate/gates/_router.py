@@ -16,10 +16,9 @@ from torch.nn import functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from ..models import MLP
-from ..utils._labels import unlabelled_mask
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
-from ._base import get_gate_tags, one_hot, warn_unowned
+from ._base import get_gate_tags, one_hot, unlabelled_samples, warn_unowned
 from ._torch import TorchGate
 
 
@@ -113,6 +112,11 @@ class FastRouter(TorchGate):
     train the router on a large unlabelled set, fit the teacher on the
     labelled data first and pass it frozen, then fit the mixture on the
     unlabelled inputs without ``y``.
+
+    It learns from unlabelled samples (``-1`` in ``y``): its teacher is fitted on
+    them as the teacher's tags allow (the default ``UniversalGate()`` uses them as a
+    pool), and the router learns the teacher's routing of every sample, the owners
+    of the labelled ones.
 
     Parameters
     ----------
@@ -289,7 +293,8 @@ class FastRouter(TorchGate):
             tags = get_gate_tags(self.teacher_)
             self.teacher_.fit(outputs, None if tags.data_free else y)
         target = self.teacher_.route_proba(outputs).astype(np.float32)
-        labelled = np.zeros(len(target), bool) if y is None else ~unlabelled_mask(y)
+        labelled = (np.zeros(len(target), bool) if y is None
+                    else ~unlabelled_samples(y, outputs))
         if labelled.any():  # labels: the owners (the teacher's choice among several)
             owners = outputs.expert_set.owners(np.asarray(y)[labelled])
             warn_unowned(self, owners, outputs.expert_set.names)

@@ -58,6 +58,9 @@ class SoftMoE(TorchGate):
     - ``train_experts=True``: the experts' own modules are trained jointly with
       the gate from their initialisation (second paper).
 
+    Unlabelled samples (``-1`` in ``y``) are ignored: it learns from the labelled
+    samples only (a mixture does not even run the experts over the others).
+
     Parameters
     ----------
     gate_net : {"fixed", "linear", "mlp", "thumbnail_cnn", "embedding"}, default="mlp"

@@ -41,7 +41,9 @@ def _experts(n=2):
     (SoftMoE("embedding", heads="linear"),
      GateTags(requires_labels=True, defines_label_space=True, expert_layers=("penultimate",))),
     (UniversalGate(calibration="none"), GateTags(data_free=True, any_experts=True)),
-    (UniversalGate(), GateTags(expert_layers=("penultimate",))),
+    (UniversalGate(), GateTags(expert_layers=("penultimate",), uses_unlabelled=True,
+                               max_unlabelled=10_000)),
+    (UniversalGate(pool="ignore"), GateTags(expert_layers=("penultimate",))),
 ])
 def test_every_gate_declares_its_tags(gate, expected):
     assert get_gate_tags(gate) == expected

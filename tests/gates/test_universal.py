@@ -139,8 +139,10 @@ def test_calibration_auto_follows_the_number_of_labels():
     one = np.concatenate([np.flatnonzero(owners[:, k])[:1] for k in range(2)])
     gate = UniversalGate(None, random_state=0).fit(_subset(outputs, one), y[one])
     assert gate.calibration_ in ("none", "shift") and gate.cv_scores_ == {}  # unvalidated
-    gate = UniversalGate(None, random_state=0).fit(outputs, y)
+    gate = UniversalGate(None, pool="ignore", random_state=0).fit(outputs, y)
     assert set(gate.cv_scores_) == set(CALIBRATIONS) - {"activations"}  # no layer given
+    pooled = UniversalGate(None, random_state=0).fit(outputs, y)  # the pool is compared too
+    assert set(pooled.cv_scores_) == set(CALIBRATIONS) - {"activations"} | {"pool"}
     assert gate.calibration_ in CALIBRATIONS
     assert gate.n_experts_ == 2 or gate.calibration_ == "none"
 
