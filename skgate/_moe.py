@@ -12,13 +12,17 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .exceptions import SkgateWarning
-from .experts import Expert, ExpertSet
+from .experts import Expert, ExpertOutputs, ExpertSet
 from .gates import NaiveConcatGate
 from .gates._base import get_gate_tags
 from .utils._composition import _BaseComposition
 from .utils._labels import unlabelled_mask
 from .utils._param_validation import HasMethods, Interval, fit_context
 from .utils._seeding import torch_seed, torch_seeded
+
+
+#: the most bytes of a gate's pool gathered from X at a time in fit
+_POOL_CHUNK_BYTES = 16 * 2**20
 
 
 class MixtureOfExperts(ClassifierMixin, _BaseComposition):
@@ -287,14 +291,16 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         if y is not None and not own_labels:
             self.expert_set_.owners(y)  # every label must belong to some expert
 
-        if len(pool_rows) and not data_free and not joint:  # the pool joins the gate's data
-            X_gate, y_gate = self._with_pool(X_gate, y_gate, X_all, pool_rows)
         # a data-free gate learns nothing from X; one sample still checks that every
         # expert accepts the input format, here rather than at the first predict
         if joint:
             outputs = self.expert_set_.inputs_only(X_gate)
+        elif data_free:
+            outputs = self._outputs(X_gate[:1])
+        elif len(pool_rows):  # the pool joins the gate's data, -1 its labels
+            outputs, y_gate = self._pool_outputs(X_gate, y_gate, X_all, pool_rows)
         else:
-            outputs = self._outputs(X_gate[:1] if data_free else X_gate)
+            outputs = self._outputs(X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
         self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
         if joint:  # the gate trained copies of the modules: they go into the mixture's experts
@@ -330,20 +336,32 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             rows = np.sort(rng.choice(rows, size=cap, replace=False))
         return rows
 
-    @staticmethod
-    def _with_pool(X_gate, y_gate, X, pool_rows):
-        """The gate's data followed by the pool's rows of ``X``, copied once, and their
-        labels followed by ``-1``."""
-        n = len(X_gate)
-        joined = np.empty((n + len(pool_rows), *X.shape[1:]), dtype=X.dtype)
-        joined[:n] = X_gate
-        np.take(X, pool_rows, axis=0, out=joined[n:])
+    def _pool_outputs(self, X_gate, y_gate, X, pool_rows):
+        """The experts' outputs on the gate's data followed by the pool's rows of ``X``,
+        and their labels followed by ``-1``. A gate that routes inputs trains on them, so
+        they are copied into one array; for any other the experts run over the pool a
+        chunk at a time (``chunk_size`` rows, fewer if they take over 16 MB) and only their
+        outputs are kept."""
         numeric = y_gate is None or y_gate.dtype.kind in "iuf"
-        labels = np.full(len(joined), -1, dtype=np.int64 if numeric else object)
+        labels = np.full(len(X_gate) + len(pool_rows), -1,
+                         dtype=np.int64 if numeric else object)
         if y_gate is not None:
             labels = labels.astype(np.result_type(labels, y_gate)) if numeric else labels
-            labels[:n] = y_gate
-        return joined, labels
+            labels[:len(X_gate)] = y_gate
+        if self.gate_tags_.routes_inputs:
+            joined = np.empty((len(labels), *X.shape[1:]), dtype=X.dtype)
+            joined[:len(X_gate)] = X_gate
+            # mode="clip" writes straight into `out` (the default buffers a whole copy)
+            np.take(X, pool_rows, axis=0, out=joined[len(X_gate):], mode="clip")
+            return self._outputs(joined), labels
+        parts = [self._outputs(X_gate)] if len(X_gate) else []
+        # the pool's rows are copied (gathered) a chunk at a time, at most _POOL_CHUNK_BYTES
+        step = max(1, min(self.chunk_size or len(pool_rows),
+                          _POOL_CHUNK_BYTES // max(X[:1].nbytes, 1)))
+        for rows in gen_batches(len(pool_rows), step):
+            parts.append(self._outputs(X[pool_rows[rows]]))
+            parts[-1].X = None  # the chunk's copy of X goes now, not with the last chunk
+        return ExpertOutputs.concatenate(parts), labels
 
     def _check_gate_fits_experts(self):
         """A gate fitted beforehand (frozen) and bound to its experts must get as many."""

@@ -10,6 +10,9 @@ would fit it:
   images per expert, the gate as it was before pools;
 - ``UniversalGate() + pool``: the default ``UniversalGate()`` on the whole gate data,
   the unlabelled part marked ``-1``;
+- ``UniversalGate(pool_calibration='affine') + pool``: the same with the simplest pool
+  calibration (a scale and a shift per expert), at k = 0 only: the default's richer pool
+  calibration was chosen on these rows, and this row shows what it adds;
 - ``FloorGate(PANGate)``: on the labelled images (it uses no pool);
 - ``FastRouter + pool``: the default ``FastRouter()`` (taught by ``UniversalGate()``) on
   the whole gate data, the pool marked ``-1`` (only at the budgets of
@@ -67,7 +70,11 @@ class _LabelSpreadingRouter:
 
 
 POOL_GATES = ("energy", "UniversalGate (labels only)", "UniversalGate() + pool",
-              "FloorGate(PANGate)", "FastRouter + pool", "LabelSpreading (logits)")
+              "UniversalGate(pool_calibration='affine') + pool", "FloorGate(PANGate)",
+              "FastRouter + pool", "LabelSpreading (logits)")
+#: the gates measured at some budgets only, and those budgets
+ONLY_AT = {"FastRouter + pool": ROUTER_BUDGETS,
+           "UniversalGate(pool_calibration='affine') + pool": (0,)}
 
 
 def _gate(name, seed):
@@ -77,6 +84,8 @@ def _gate(name, seed):
         "FloorGate(PANGate)": lambda: FloorGate(
             PANGate(features="penultimate", random_state=seed), random_state=seed),
         "FastRouter + pool": lambda: FastRouter(random_state=seed),
+        "UniversalGate(pool_calibration='affine') + pool": lambda: UniversalGate(
+            pool_calibration="affine", random_state=seed),
     }[name]()
 
 
@@ -116,7 +125,8 @@ def pool_rows(data, seed, *, budgets=POOL_BUDGETS, draws=3, gates=POOL_GATES,
         picks = [np.array([], dtype=int)] if k == 0 else [draw(owners, k, rng)
                                                           for _ in range(n_draws)]
         for name in gates:
-            if name == "FastRouter + pool" and k not in router_budgets:
+            if name in ONLY_AT and k not in (router_budgets if name == "FastRouter + pool"
+                                             else ONLY_AT[name]):
                 continue
             runs = [_fit_route(name, data, pick, seed) for pick in picks[:1 if name ==
                                                                          "FastRouter + pool"

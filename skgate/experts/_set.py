@@ -27,8 +27,10 @@ class ExpertOutputs:
     ----------
     expert_set : ExpertSet
         The experts that produced the outputs.
-    X : ndarray
-        The input, in the mixture's format.
+    X : ndarray or None
+        The input, in the mixture's format; None for outputs joined from
+        several passes by :meth:`concatenate` (a gate's pool, which the
+        mixture runs the experts over a chunk at a time rather than copy it).
     logits : list of ndarray of shape (n_samples, n_classes_k) or None
         Each expert's logits, in its own column order; None when the experts
         were not run (:meth:`ExpertSet.inputs_only`).
@@ -69,7 +71,29 @@ class ExpertOutputs:
 
     @property
     def n_samples(self):
-        return len(self.X)
+        return len(self.X) if self.X is not None else len(self.logits[0])
+
+    @classmethod
+    def concatenate(cls, parts):
+        """The outputs of several passes of the same experts, one after the other.
+
+        The result holds no input (``X`` is None): only the experts' outputs.
+
+        Parameters
+        ----------
+        parts : list of ExpertOutputs
+            Passes of one :class:`ExpertSet` with the same activations.
+
+        Returns
+        -------
+        outputs : ExpertOutputs
+        """
+        first = parts[0]
+        logits = [np.concatenate([p.logits[k] for p in parts]) for k in
+                  range(first.n_experts)]
+        activations = [{name: np.concatenate([p.activations[k][name] for p in parts])
+                        for name in first.activations[k]} for k in range(first.n_experts)]
+        return cls(first.expert_set, None, logits, activations)
 
     @property
     def probas(self):
@@ -81,7 +105,7 @@ class ExpertOutputs:
     def subset(self, rows):
         """The outputs of the samples ``rows`` only (an index array or a slice)."""
         out = ExpertOutputs(
-            self.expert_set, self.X[rows],
+            self.expert_set, None if self.X is None else self.X[rows],
             None if self.logits is None else [z[rows] for z in self.logits],
             None if self.activations is None else
             [{k: v[rows] for k, v in acts.items()} for acts in self.activations],

@@ -46,6 +46,12 @@ MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20,
 #: the pool teaches the gate only if each expert is the most confident choice of this many
 #: pool inputs (its pseudo-labels: the more confident half of the inputs it is chosen for)
 MIN_POOL = 50
+#: calibrations the pool may fit (``pool_calibration``)
+POOL_CALIBRATIONS = ("affine", "features", "network", "activations")
+#: at most this many pseudo-labels in each semi-supervised fit (with the labels)
+MAX_PSEUDO = 2000
+#: in a semi-supervised fit, the labels weigh this share of the pseudo-labels' total
+LABEL_WEIGHT = 0.5
 
 
 class UniversalGate(BaseGate):
@@ -255,6 +261,7 @@ class UniversalGate(BaseGate):
         "features": [StrOptions(set(FEATURE_SETS)), list, tuple],
         "calibration": [StrOptions({"auto", *CALIBRATIONS})],
         "pool": [StrOptions({"pseudo_labels", "ignore"})],
+        "pool_calibration": [StrOptions(set(POOL_CALIBRATIONS))],
         "max_pool": [Interval(Integral, 1, None, closed="left"), None],
         "mixing": [StrOptions({"hard", "soft"})],
         "layer": [str, None],
@@ -268,7 +275,7 @@ class UniversalGate(BaseGate):
     }
 
     # gates saved before pools existed (skgate.save, pickle) ignore them, as they did
-    pool, max_pool, pool_used_ = "ignore", None, False
+    pool, pool_calibration, max_pool, pool_used_ = "ignore", "affine", None, False
 
     def __init__(
         self,
@@ -277,6 +284,7 @@ class UniversalGate(BaseGate):
         features="default",
         calibration="auto",
         pool="pseudo_labels",
+        pool_calibration="activations",
         max_pool=10_000,
         mixing="hard",
         layer="penultimate",
@@ -292,6 +300,7 @@ class UniversalGate(BaseGate):
         self.features = features
         self.calibration = calibration
         self.pool = pool
+        self.pool_calibration = pool_calibration
         self.max_pool = max_pool
         self.mixing = mixing
         self.layer = layer
@@ -305,12 +314,18 @@ class UniversalGate(BaseGate):
 
     # -- the contract ------------------------------------------------------------------
     def expert_layers(self):
-        """The activation the ``"activations"`` calibration reads, when it may be used:
-        while fitting with ``"auto"``, and at prediction if it was chosen."""
-        if self.layer is None:
-            return ()
-        level = getattr(self, "calibration_", self.calibration)
-        return (self.layer,) if level in ("auto", "activations") else ()
+        """The activation the ``"activations"`` calibrations read, when they may be used:
+        while fitting (``calibration="auto"``, or a pool calibrated on activations), and
+        at prediction if one was chosen."""
+        return (self.layer,) if self.layer is not None and self._wants_activations() else ()
+
+    def _wants_activations(self):
+        if hasattr(self, "calibration_"):  # fitted: what the chosen calibrations read
+            pool = getattr(self, "pool_used_", False) and getattr(
+                self, "pool_report_", {}).get("level") == "activations"
+            return self.calibration_ == "activations" or pool
+        return self.calibration in ("auto", "activations") or (
+            self._uses_pool() and self.pool_calibration == "activations")
 
     def gate_tags(self):
         learns_correction = self.correction in ("linear", "mlp")
@@ -427,17 +442,25 @@ class UniversalGate(BaseGate):
             self.cv_scores_ = {}
             self._set_calibration("none", None, outputs.n_experts)
             return self
-        inputs = _rows(inputs, rows)
+        pool_inputs, inputs = inputs, _rows(inputs, rows)
         level = self._choose_calibration(inputs, owners, pool_right)
         if level == "pool":
             level = "none"
+            self._semi_supervised(pool_inputs, rows, owners, pool_right)
         elif self.pool_used_:  # a calibration on the labels routes clearly better
             self.pool_report_.update(used=False, reason=f"the labelled calibration {level!r} "
                                      "routes the held-out labelled samples clearly better")
             self._set_pool(None, self.pool_report_)
         module = None if level == "none" else self._fit_calibration(level, inputs, owners)
         self._set_calibration(level, module, outputs.n_experts)
+        self.__dict__.pop("_pseudo", None)
         return self
+
+    def _pool_level(self, inputs):
+        """The pool's calibration: ``pool_calibration``, or ``"network"`` in place of
+        ``"activations"`` when the activations are not read."""
+        level = self.pool_calibration
+        return "network" if level == "activations" and inputs["acts"] is None else level
 
     def _fit_pool(self, inputs, labelled, owners):
         """Calibrate on the pool's pseudo-labels, then let the labels (if any) refute it.
@@ -445,8 +468,8 @@ class UniversalGate(BaseGate):
         Every fit sample's input is in the pool (its label is not read here). The
         uncalibrated scores choose an expert for each; the more confident half of the
         inputs each expert is chosen for (by the margin of its score over the
-        runner-up) are its pseudo-labels, and an ``"affine"`` calibration (a scale and a
-        shift per expert, penalised toward the identity) is fitted on them. It is used
+        runner-up) are its pseudo-labels, and the ``pool_calibration`` level (penalised
+        toward the identity) is fitted on them. It is used
         only if every expert has at least ``MIN_POOL`` pseudo-labels, and not if the
         labelled samples, which it never saw, show that the uncalibrated scores route
         clearly more of them right (a sign test at one standard deviation).
@@ -471,7 +494,10 @@ class UniversalGate(BaseGate):
             self._set_pool(None, report)
             return None
         pseudo = one_hot(chosen, scores.shape[1]).astype(bool)
-        module = self._fit_calibration("affine", inputs, pseudo, rows=np.flatnonzero(confident))
+        self._pseudo = (np.flatnonzero(confident), pseudo)  # for the semi-supervised fit
+        report["level"] = self._pool_level(inputs)
+        module = self._fit_calibration(report["level"], inputs, pseudo,
+                                       rows=np.flatnonzero(confident))
         if owners is not None:
             rows = np.flatnonzero(labelled)
             with torch.no_grad():
@@ -488,6 +514,45 @@ class UniversalGate(BaseGate):
         report["used"] = True
         self._set_pool(module, report)
         return None if owners is None else pool_hits
+
+    def _semi_supervised(self, inputs, labelled_rows, owners, pool_right):
+        """The pool calibration refitted on its pseudo-labels and the labels together, kept
+        if it routes clearly more held-out labelled samples right than the pool's alone.
+
+        The labels replace the pseudo-labels of their samples and weigh ``LABEL_WEIGHT``
+        of the pseudo-labels' total (at most ``MAX_PSEUDO`` of them, drawn at random);
+        the comparison is the sign test at one standard deviation, over the same
+        repeated folds as the calibration levels (nothing to compare with one label
+        per expert).
+        """
+        confident, pseudo = self._pseudo
+        rng = np.random.default_rng(self._seed())
+        confident = np.setdiff1d(confident, labelled_rows)
+        if len(confident) > MAX_PSEUDO:
+            confident = np.sort(rng.choice(confident, size=MAX_PSEUDO, replace=False))
+        level = self._pool_level(inputs)
+
+        target = pseudo.copy()
+        target[labelled_rows] = owners  # the labels replace their samples' pseudo-labels
+
+        def fit(train):
+            rows = np.concatenate([confident, labelled_rows[train]])
+            weight = np.concatenate([np.ones(len(confident)), np.full(
+                len(train), LABEL_WEIGHT * len(confident) / len(train))])
+            return self._fit_calibration(level, inputs, target, rows=rows, weight=weight)
+
+        def fit_and_route(train, test):
+            with torch.no_grad():
+                return fit(train)(_rows(inputs, labelled_rows[test])).numpy().argmax(axis=1)
+
+        hits = held_out_hits(owners, fit_and_route, cv=self.cv, repeats=self.cv_repeats,
+                             seed=self._seed())
+        if hits is None:
+            return
+        self.cv_scores_["pool+labels"] = float(hits.mean() / self.cv_repeats)
+        if clearly_better(hits, pool_right * self.cv_repeats, sigmas=1.0, floor=1):
+            self.pool_report_["semi_supervised"] = True
+            self._set_pool(fit(np.arange(len(owners))), self.pool_report_)
 
     def pretrain(self, problems):
         """Fit the shared correction on several problems at once, with no calibration.
@@ -562,22 +627,24 @@ class UniversalGate(BaseGate):
         return calibration_tensors(self._cal_stats, scores, f, logits, acts)
 
     def _reads_activations(self, outputs):
-        """Whether the activations level can be used: asked for, and in the outputs."""
-        if self.layer is None or self.calibration not in ("auto", "activations"):
+        """Whether the activations levels can be used: asked for, and in the outputs."""
+        if self.layer is None or not self._wants_activations():
             return False
-        if getattr(self, "calibration_", None) not in (None, "activations"):
-            return False  # fitted, and the chosen level does not read them
         return bool(outputs.activations) and all(self.layer in a for a in outputs.activations)
 
-    def _fit_calibration(self, level, inputs, owners, rows=None):
+    def _fit_calibration(self, level, inputs, owners, rows=None, weight=None):
+        """Fit calibration ``level`` on the ``rows`` of ``inputs`` and ``owners`` (all by
+        default), each row's loss weighted by ``weight`` (1 by default)."""
         if rows is not None:
-            inputs = _rows(inputs, rows)
+            inputs, owners = _rows(inputs, rows), owners[rows]
         with torch_seeded(self._seed()):
             module = _Calibration(level, inputs, self.hidden_units)
-        target = torch.as_tensor(owners if rows is None else owners[rows])
+        target = torch.as_tensor(owners)
+        weight = torch.ones(len(target), dtype=torch.float64) if weight is None else \
+            torch.as_tensor(weight, dtype=torch.float64)
 
         def loss():  # summed, not averaged: the fewer the labels, the closer to identity
-            return (len(target) * _routing_loss(module(inputs), target)
+            return (_routing_loss(module(inputs), target, weight)
                     + self.calibration_alpha * _penalty(module))
 
         return _minimise(module, loss, self.max_iter).requires_grad_(False)

@@ -71,10 +71,12 @@ def _rows(inputs, rows):
             for key, value in inputs.items()}
 
 
-def _routing_loss(scores, owners):
-    """Cross-entropy of the softmax over the experts against the owners (any of them)."""
+def _routing_loss(scores, owners, weight=None):
+    """Cross-entropy of the softmax over the experts against the owners (any of them),
+    averaged, or weighted by ``weight`` and summed."""
     log_owned = torch.logsumexp(scores.masked_fill(~owners, -torch.inf), dim=1)
-    return (torch.logsumexp(scores, dim=1) - log_owned).mean()
+    loss = torch.logsumexp(scores, dim=1) - log_owned
+    return loss.mean() if weight is None else (weight * loss).sum()
 
 
 def _penalty(module):

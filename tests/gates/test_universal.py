@@ -124,7 +124,13 @@ def test_the_activations_level_reads_the_layer_only_when_chosen():
     assert gate.expert_layers() == ("penultimate",)
     moe = MixtureOfExperts(experts, gate=gate).fit(X, y)
     chosen = moe.gate_.calibration_
-    assert moe.gate_tags_.expert_layers == (("penultimate",) if chosen == "activations" else ())
+    pool_reads = moe.gate_.pool_used_ and moe.gate_.pool_report_["level"] == "activations"
+    reads = chosen == "activations" or pool_reads
+    assert moe.gate_tags_.expert_layers == (("penultimate",) if reads else ())
+    plain = MixtureOfExperts(experts, gate=UniversalGate(None, pool_calibration="affine",
+                                                         random_state=0)).fit(X, y)
+    if plain.gate_.calibration_ != "activations":  # an affine pool reads no activations
+        assert plain.gate_tags_.expert_layers == ()
     forced = MixtureOfExperts(experts, gate=UniversalGate(None, calibration="activations",
                                                           random_state=0)).fit(X, y)
     assert forced.gate_tags_.expert_layers == ("penultimate",)
@@ -142,7 +148,8 @@ def test_calibration_auto_follows_the_number_of_labels():
     gate = UniversalGate(None, pool="ignore", random_state=0).fit(outputs, y)
     assert set(gate.cv_scores_) == set(CALIBRATIONS) - {"activations"}  # no layer given
     pooled = UniversalGate(None, random_state=0).fit(outputs, y)  # the pool is compared too
-    assert set(pooled.cv_scores_) == set(CALIBRATIONS) - {"activations"} | {"pool"}
+    compared = set(CALIBRATIONS) - {"activations"} | {"pool"}
+    assert set(pooled.cv_scores_) - {"pool+labels"} == compared
     assert gate.calibration_ in CALIBRATIONS
     assert gate.n_experts_ == 2 or gate.calibration_ == "none"
 
