@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch, check_random_state, gen_batches
+from sklearn.utils import Bunch, _safe_indexing, check_random_state, gen_batches
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -229,7 +229,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             y = column_or_1d(y)
             # an expert with classes=None learns every label of y, and a gate that defines
             # its own label space predicts them: -1 is then one of them
-            learns_labels = any(expert.classes is None for _, expert in self.experts) or \
+            learns_labels = any(expert.classes is None and not expert.frozen
+                                for _, expert in self.experts) or \
                 get_gate_tags(NaiveConcatGate() if self.gate is None else
                               self.gate).defines_label_space
             unlabelled = np.zeros(len(y), bool) if learns_labels else unlabelled_mask(y)
@@ -251,6 +252,13 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         # subset of at most max_unlabelled; nowhere else
         X_all = X
         pool_rows = self._pool_rows(unlabelled, tags) if tags.uses_unlabelled else []
+        if unlabelled.all():
+            untrained = [name for name, expert in self.experts if not expert.frozen]
+            if untrained:
+                raise ValueError(
+                    f"Experts {untrained} are not frozen and must be trained on labelled "
+                    "samples, but every label of y is -1 (unlabelled)."
+                )
         if unlabelled.any():
             X, y = X[~unlabelled], y[~unlabelled]
             if not len(y):
@@ -317,7 +325,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         if not unlabelled.any():
             return
         for name, expert in self.experts:
-            classes = getattr(expert, "classes", None)
+            classes = getattr(expert, "classes_", None) if expert.frozen else expert.classes
             if classes is not None and np.any(unlabelled_mask(np.asarray(classes,
                                                                          dtype=object))):
                 raise ValueError(
@@ -542,15 +550,19 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         -------
         score : float
         """
+        check_is_fitted(self)
         y = column_or_1d(y)
         labelled = ~unlabelled_mask(y)
+        if unlabelled_mask(np.asarray(self.classes_, dtype=object)).any():
+            labelled[:] = True  # -1 is one of the mixture's classes, not a marker
         if not labelled.any():
             raise ValueError("score needs labels: y holds no labelled sample (every label "
                              "is -1, unlabelled).")
         if not labelled.all():
-            X, y = X[labelled], y[labelled]
+            rows = np.flatnonzero(labelled)
+            X, y = _safe_indexing(X, rows), y[rows]
             if sample_weight is not None:
-                sample_weight = np.asarray(sample_weight)[labelled]
+                sample_weight = np.asarray(sample_weight)[rows]
         return super().score(X, y, sample_weight=sample_weight)
 
     def route_proba(self, X):

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
@@ -95,6 +96,17 @@ def test_minus_one_is_a_label_for_an_expert_that_learns_its_classes_from_y():
     moe = MixtureOfExperts([("e", _linear_expert(None))], gate=NaiveConcatGate()).fit(X, y)
     np.testing.assert_array_equal(moe.classes_, [-1, 1])
     assert len(moe.experts_[0].seen_) == 60
+    # score counts the -1 samples too: they are labelled
+    assert moe.score(X, y) == pytest.approx(np.mean(moe.predict(X) == y))
+    assert moe.score(X.tolist(), y) == pytest.approx(moe.score(X, y))  # a list works too
+
+
+def test_all_minus_one_with_experts_to_train_names_them():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"Experts \['e'\] are not frozen .* every label"):
+        MixtureOfExperts([("e", _linear_expert([0, 1]))], gate=NaiveConcatGate()).fit(
+            X, np.full(30, -1))
 
 
 def test_string_labels_with_minus_one():
@@ -117,6 +129,10 @@ def test_minus_one_that_is_a_class_is_refused():
         MixtureOfExperts(clash, gate=UniversalGate()).fit(X, y)
     # a class -1 that y never holds is no ambiguity
     MixtureOfExperts(clash, gate=NaiveConcatGate()).fit(X, np.where(y == -1, 0, y))
+    # nor is a float class -1.0 missed
+    floats = [("a", frozen_linear(np.eye(2, 5), [-1.0, 0.0])), experts[1]]
+    with pytest.raises(ValueError, match="-1 is also a class of expert 'a'"):
+        MixtureOfExperts(floats, gate=UniversalGate()).fit(X, y.astype(float))
 
 
 def test_a_gate_learning_from_labels_only_gets_the_labelled_samples():
@@ -203,6 +219,25 @@ def test_labels_refute_a_pool_calibration_that_routes_them_worse(monkeypatch):
     assert gate.pool_report_["reason"].startswith("the labelled samples route clearly")
 
 
+def test_a_fixed_calibration_and_every_sample_labelled_leave_the_pool_alone():
+    experts, X, y = _hot_pair(n=600)
+    outputs = ExpertSet(experts).outputs(X)
+    y_pool = np.full(len(y), -1)
+    y_pool[:60] = y[:60]
+    fixed = UniversalGate(calibration="affine", random_state=0).fit(outputs, y_pool)
+    assert not fixed.pool_used_ and fixed.pool_report_ == {}  # fitted on the labels only
+    full = UniversalGate(cv_repeats=1, random_state=0).fit(outputs, y)
+    assert "pool+labels" not in full.cv_scores_  # no pseudo-label is left to add
+    assert not hasattr(full, "_pseudo")  # nor kept with the fitted gate
+
+
+def test_max_pool_in_a_direct_fit():
+    experts, X, y = _hot_pair(n=1500)
+    outputs = ExpertSet(experts).outputs(X)
+    gate = UniversalGate(max_pool=400, random_state=0).fit(outputs, np.full(len(y), -1))
+    assert gate.pool_report_["pool_size"] == 400
+
+
 def test_max_pool_subsamples_the_unlabelled_samples():
     experts, X, y = _hot_pair(n=1500)
     y_pool = np.full(len(y), -1)
@@ -252,18 +287,27 @@ def test_a_pool_calibrated_gate_round_trips(tmp_path):
 
 def test_a_gate_saved_before_pools_routes_as_it_did():
     experts, X, y = _hot_pair(n=600)
-    gate = UniversalGate(calibration="affine", pool="ignore", random_state=0)
+    gate = UniversalGate(calibration="affine", pool="ignore", mixing="soft", random_state=0)
     moe = MixtureOfExperts(experts, gate=gate).fit(X, y)
-    expected = moe.route(X)
+    expected = moe.route_proba(X)
     for name in ("pool", "max_pool", "pool_used_", "pool_report_", "_pool_calibrator"):
         moe.gate_.__dict__.pop(name, None)  # as unpickled from an older skgate
-    np.testing.assert_array_equal(moe.route(X), expected)
+    np.testing.assert_array_equal(moe.route_proba(X), expected)
+    # the soft weights are the softmax of the calibrated scores, as before pools
+    np.testing.assert_allclose(expected, softmax(moe.gate_.scores(moe.expert_outputs(X)),
+                                                  axis=1))
     assert moe.gate_.get_params()["pool"] == "ignore"
 
 
 def test_fast_router_learns_from_the_pool_through_its_teacher():
     experts, X, y = _hot_pair(n=1500)
-    router = FastRouter(max_epochs=3, random_state=0)
+    router = FastRouter(max_epochs=20, random_state=0)
     moe = MixtureOfExperts(experts, gate=router).fit(X, np.full(len(X), -1))
-    assert moe.gate_.teacher_.pool_used_
-    assert 0 <= moe.gate_.teacher_agreement_ <= 1
+    teacher = moe.gate_.teacher_
+    assert teacher.pool_used_ and not moe.gate_.fallback_
+    outputs = moe.expert_set_.outputs(X, layers=teacher.expert_layers())
+    # the router follows its pool-taught teacher, not plain energy
+    assert np.mean(moe.route(X) == teacher.route(outputs)) > 0.9
+    energy = NaiveConcatGate().fit(outputs).route(outputs)
+    assert _routing(moe, X, y) > routing_accuracy_score(moe.expert_set_.owners(y),
+                                                        np.eye(2)[energy]) + 0.03

@@ -85,7 +85,9 @@ def main(argv=None):
     parser.add_argument("--rows", nargs="+", default=None, metavar="PATTERN",
                         help="fusion: only the SoftMoE rows whose label contains one of these "
                         "strings (case-insensitive), for example --rows embedding to leave "
-                        "out the slow thumbnail CNN gate (default: every row)")
+                        "out the slow thumbnail CNN gate; universal --pool: only the gates "
+                        "whose name contains one (energy is always measured) (default: every "
+                        "row)")
     parser.add_argument("--variants", action="store_true",
                         help="pan: only the fallback rule and independent networks "
                         "(negatives from other data), not the paper's tables")
@@ -105,7 +107,7 @@ def main(argv=None):
                         help="universal: the label budget with the rest of the gate data as "
                         "an unlabelled pool, on all six expert sets")
     parser.add_argument("--pool-memory", action="store_true",
-                        help="universal --pool: instead, the fit time and peak memory of "
+                        help="universal: the fit time and peak memory of "
                         "UniversalGate() with pools of 10,000 and 100,000 inputs")
     parser.add_argument("--draws", type=int, default=3,
                         help="universal: random draws of the labelled examples per budget")
@@ -210,7 +212,7 @@ def _universal(ns):
         report_universal(results)
         _dump(results, ns.out)
         return 0
-    if ns.pool:
+    if ns.pool or ns.pool_memory:
         from ._pool import report_pool, run_pool
 
         if ns.pool_memory:
@@ -223,7 +225,7 @@ def _universal(ns):
             _dump(results, ns.out)
             return 0
         results = run_pool(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
-                           draws=ns.draws, print_fn=log)
+                           draws=ns.draws, rows=ns.rows, print_fn=log)
         report_pool(results)
         _dump(results, ns.out)
         return 0

@@ -110,7 +110,8 @@ def _fit_route(name, data, rows, seed):
     else:  # the whole gate data, the pool marked -1
         gate, fit_s = timed(clone(_gate(name, seed)).fit, data.gate, y_pool)
     info = {"fit_s": fit_s, "pool_used": getattr(gate, "pool_used_", None),
-            "calibration": getattr(gate, "calibration_", None)}
+            "calibration": getattr(gate, "calibration_", None),
+            "fallback": getattr(gate, "fallback_", None)}
     return {**_scores(gate.route_proba(data.test), data), **info}
 
 
@@ -138,7 +139,8 @@ def pool_rows(data, seed, *, budgets=POOL_BUDGETS, draws=3, gates=POOL_GATES,
                    **{m: float(np.mean([r[m] for r in runs]))
                       for m in ("routing", "accuracy", "fit_s")},
                    "pool_used": [r["pool_used"] for r in runs],
-                   "calibration": [r["calibration"] for r in runs]}
+                   "calibration": [r["calibration"] for r in runs],
+                   "fallback": [r.get("fallback") for r in runs]}
             rows.append(row)
             if print_fn:
                 print_fn(f"  {data.name} seed {seed} k={row['k']} {name}: "
@@ -147,14 +149,17 @@ def pool_rows(data, seed, *, budgets=POOL_BUDGETS, draws=3, gates=POOL_GATES,
 
 
 def run_pool(problems=POOL_PROBLEMS, seeds=(0, 1, 2), *, data_dir=None, cache_dir=None,
-             budgets=POOL_BUDGETS, draws=3, print_fn=print):
-    """:func:`pool_rows` for every expert set and seed."""
+             budgets=POOL_BUDGETS, draws=3, rows=None, print_fn=print):
+    """:func:`pool_rows` for every expert set and seed; ``rows``: only the gates whose
+    name contains one of these strings (case-insensitive), and energy."""
+    gates = [g for g in POOL_GATES if g == "energy" or rows is None or
+             any(r.lower() in g.lower() for r in rows)]
     results = {"pool": [], "seeds": list(seeds), "draws": draws}
     for seed in seeds:
         for name in problems:
             data = problem_outputs(name, seed, data_dir=data_dir, cache_dir=cache_dir,
                                    layers=("penultimate",))
-            for row in pool_rows(data, seed, budgets=budgets, draws=draws,
+            for row in pool_rows(data, seed, budgets=budgets, draws=draws, gates=gates,
                                  print_fn=print_fn):
                 results["pool"].append({"problem": name, "seed": seed, **row})
     return results
@@ -183,11 +188,15 @@ def report_pool(results, print_fn=print):
             used = [u for r in runs if (r["problem"], r["k"], r["gate"]) ==
                     (problem, k, "UniversalGate() + pool") for u in r["pool_used"]]
             row["used"] = f"{sum(map(bool, used))}/{len(used)}" if used else "-"
+            fell = [f for r in runs if (r["problem"], r["k"], r["gate"]) ==
+                    (problem, k, "FastRouter + pool") for f in r.get("fallback", [])]
+            row["fell"] = f"{sum(map(bool, fell))}/{len(fell)}" if fell else "-"
             table.append(row)
         print_fn(f"\n#### {problem}: routing (k labelled per expert; seeds "
                  f"{results['seeds']}, mean ± std of the seed means)\n")
-        print_fn(format_table(table, ["k", *gates, "used"],
-                              headers=["k", *gates, "pool calibration used (fits)"]))
+        print_fn(format_table(table, ["k", *gates, "used", "fell"],
+                              headers=["k", *gates, "pool calibration used (fits)",
+                                       "router fell back to its teacher (fits)"]))
     _report_gaps(runs, problems, ks, print_fn)
 
 

@@ -9,6 +9,7 @@ import torch
 from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from torch import nn
@@ -18,7 +19,9 @@ from torchvision.transforms.v2 import functional as TF
 from ..models import MLP
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
+from ..utils._warnings import warn_user
 from ._base import get_gate_tags, one_hot, unlabelled_samples, warn_unowned
+from ._naive import NaiveConcatGate
 from ._torch import TorchGate
 
 
@@ -118,6 +121,16 @@ class FastRouter(TorchGate):
     pool), and the router learns the teacher's routing of every sample, the owners
     of the labelled ones.
 
+    A small router cannot follow every teacher (two experts on halves of the
+    same natural images, say). With ``validation_fraction``, the router is
+    trained on the rest of the fit samples and checked on that share: if it
+    agrees with its targets (the teacher's choice, or an owner of the label)
+    on fewer of them than the energy statistic does, by more than
+    ``tolerance``, it is not used: the teacher routes instead, every expert
+    runs on every input, and a warning says so (``fallback_``). The tolerance
+    is the routing a user trades for running one expert per input (with
+    energy as the teacher, energy agrees with every target).
+
     Parameters
     ----------
     teacher : gate or None, default=None
@@ -175,9 +188,17 @@ class FastRouter(TorchGate):
     device : str, default="cpu"
         Where the router trains and runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"``
         or ``"auto"`` (CUDA when available).
+    validation_fraction : float in (0, 1) or None, default=0.2
+        The share of the fit samples held out (stratified by their target expert) to
+        check the router against its targets and against energy; the router
+        trains on the rest. ``None`` trains it on every sample and always uses it.
+    tolerance : float in [0, 1], default=0.05
+        How much less often than energy the router may agree with its targets
+        on the held-out samples and still be used.
     random_state : int, RandomState instance or None, default=None
         Seeds the teacher (when it has a ``random_state`` left at None, it is
-        not touched) and the router's initialisation and shuffling.
+        not touched), the validation split and the router's initialisation and
+        shuffling.
     verbose : int, default=0
         skorch's training log.
 
@@ -190,6 +211,11 @@ class FastRouter(TorchGate):
     teacher_agreement_ : float
         Share of the fit samples on which the router's top expert is the
         teacher's (or, with labels, an owner of the label).
+    validation_scores_ : dict of str to float
+        On the held-out samples, how often the router's and energy's top
+        experts agree with the targets (empty without ``validation_fraction``).
+    fallback_ : bool
+        Whether the router failed that check, so that the teacher routes.
     n_experts_ : int
         Number of experts the gate was fitted on.
 
@@ -229,6 +255,8 @@ class FastRouter(TorchGate):
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "confidence": [Interval(Real, 0, 1, closed="both")],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "tolerance": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -246,6 +274,8 @@ class FastRouter(TorchGate):
         lr=2e-3,
         batch_size=128,
         device="cpu",
+        validation_fraction=0.2,
+        tolerance=0.05,
         random_state=None,
         verbose=0,
         **optimizer_params,
@@ -262,6 +292,8 @@ class FastRouter(TorchGate):
         self.lr = lr
         self.batch_size = batch_size
         self.device = device
+        self.validation_fraction = validation_fraction
+        self.tolerance = tolerance
         self.random_state = random_state
         self.verbose = verbose
         self._set_optimizer_params(optimizer_params)
@@ -273,11 +305,15 @@ class FastRouter(TorchGate):
 
         return UniversalGate()
 
+    #: routers saved before the check existed were always used
+    validation_fraction, tolerance, fallback_ = None, 0.05, False
+
     def gate_tags(self):
-        teacher = get_gate_tags(self._teacher())
+        teacher = get_gate_tags(getattr(self, "teacher_", None) or self._teacher())
         return replace(
             super().gate_tags(), requires_labels=teacher.requires_labels,
-            expert_layers=teacher.expert_layers, routes_inputs=True, uses_unlabelled=True,
+            expert_layers=teacher.expert_layers, routes_inputs=not self.fallback_,
+            uses_unlabelled=True,
         )
 
     # -- fitting ------------------------------------------------------------------------
@@ -304,25 +340,60 @@ class FastRouter(TorchGate):
                                         owners / owners.sum(axis=1, keepdims=True))
 
         X = np.asarray(outputs.X, dtype=np.float32)
+        self.__dict__.pop("fallback_", None)  # a refit starts afresh
+        train, held = self._validation_split(target)
         self.router_ = _SeededNet(
             self._module(X, outputs.n_experts),
             criterion=nn.CrossEntropyLoss,  # probability targets: soft cross entropy
             **self._optimizer_kwargs(),
             lr=self.lr,
-            max_epochs=self._epochs(len(X)),
+            max_epochs=self._epochs(len(train)),
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
             device=self._device(),
             verbose=self.verbose,
             random_state=torch_seed(self.random_state),
-        ).fit(X, target)
+        ).fit(X[train], target[train])
         self.router_.module_.eval()  # routing runs the module directly (_router_proba)
-        chosen = self._router_proba(X).argmax(axis=1)
-        agrees = np.where(labelled, target[np.arange(len(X)), chosen] > 0,
-                          chosen == target.argmax(axis=1))
-        self.teacher_agreement_ = float(np.mean(agrees))
+
+        def agrees(chosen):  # the teacher's choice, or an owner of the label
+            return np.where(labelled, target[np.arange(len(X)), chosen] > 0,
+                            chosen == target.argmax(axis=1))
+
+        router_agrees = agrees(self._router_proba(X).argmax(axis=1))
+        self.teacher_agreement_ = float(np.mean(router_agrees))
+        self.validation_scores_, self.fallback_ = {}, False
+        if len(held):
+            energy = NaiveConcatGate("energy").fit(outputs).route(outputs)
+            self.validation_scores_ = {"router": float(router_agrees[held].mean()),
+                                       "energy": float(agrees(energy)[held].mean())}
+            scores = self.validation_scores_
+            if scores["router"] < scores["energy"] - self.tolerance:
+                self.fallback_ = True
+                warn_user(
+                    f"FastRouter: on {len(held)} held-out fit samples the router agrees with "
+                    f"its targets on {scores['router']:.3f} of them, less than energy "
+                    f"({scores['energy']:.3f}) by more than tolerance={self.tolerance}; the "
+                    "teacher "
+                    "routes instead, and every expert runs on every input. A larger "
+                    "router (module='cnn', augment=True) or more fit samples may help."
+                )
         return self
+
+    def _validation_split(self, target):
+        """Rows to train the router on and rows held out to check it (stratified by the
+        target expert where every expert has two rows)."""
+        rows = np.arange(len(target))
+        if self.validation_fraction is None or len(rows) < 10:
+            return rows, rows[:0]
+        strata = target.argmax(axis=1)
+        counts = np.bincount(strata)
+        stratify = strata if counts[counts > 0].min() >= 2 else None
+        train, held = train_test_split(rows, test_size=self.validation_fraction,
+                                       stratify=stratify, random_state=torch_seed(
+                                           self.random_state))
+        return np.sort(train), np.sort(held)
 
     #: "auto" epochs: at least this many passes and this many optimisation steps
     _MIN_EPOCHS, _MIN_STEPS = 10, 1500
@@ -388,6 +459,8 @@ class FastRouter(TorchGate):
         return self._router_proba(outputs.X)
 
     def _route_proba(self, outputs):
+        if self.fallback_:  # the router failed its check: the teacher routes
+            return self.teacher_.route_proba(outputs)
         proba = self._router_proba(outputs.X)
         weights = one_hot(proba.argmax(axis=1), proba.shape[1])
         k = min(self.top_k, proba.shape[1])

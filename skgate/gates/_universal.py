@@ -84,18 +84,22 @@ class UniversalGate(BaseGate):
 
     It also learns from unlabelled inputs (a pool): samples whose label is
     ``-1`` in ``y`` (scikit-learn's convention), or every sample when ``y`` is
-    None. The uncalibrated scores choose an expert for each pool input; the
-    more confident half of the inputs each expert is chosen for become its
-    pseudo-labels, and a scale and a shift per expert are fitted on them (the
-    ``"affine"`` calibration, penalised toward the identity). This corrects an
-    expert whose energies run hot on the others' inputs. The rule that decides
-    whether the pool moves the gate away from energy: with no labels, the pool
-    calibration is used when every expert has at least 50 pseudo-labels
-    (``MIN_POOL``); with labels, which it never reads, it is dropped if they
-    show that the uncalibrated scores route clearly more of them right (a sign
-    test at one standard deviation), and a calibration fitted on the labels
-    replaces it only if it routes clearly more held-out labelled samples right.
-    ``docs/benchmarks.md`` has the evidence on six expert sets.
+    None, and the inputs of the labelled ones. The uncalibrated scores choose
+    an expert for each pool input; the more confident half of the inputs each
+    expert is chosen for become its pseudo-labels, and the ``pool_calibration``
+    level is fitted on them, penalised toward the identity (by default a small
+    network per expert on its logits and penultimate activations, added to
+    its score). This corrects an expert whose energies run hot on the others'
+    inputs. The rule that decides whether the pool moves the gate away from
+    energy: with no labels, the pool calibration is used when every expert has
+    at least 50 pseudo-labels (``MIN_POOL``); with labels, which that fit does
+    not read, it is dropped if they show that the uncalibrated scores route
+    clearly more of them right (a sign test at one standard deviation); it is
+    then refitted on the pseudo-labels and the labels together and the refit
+    kept if it routes clearly more held-out labelled samples right; and a
+    calibration fitted on the labels alone replaces either only if it routes
+    clearly more held-out labelled samples right. ``docs/benchmarks.md`` has
+    the evidence on six expert sets, and the choices made on them.
 
     Where a pretrained correction is used: the one shipped with skgate is very
     small (its weights are at most 0.015 on standardised statistics), so with
@@ -141,12 +145,21 @@ class UniversalGate(BaseGate):
         sample when ``y`` is None) and with the inputs of the labelled ones:
         ``"pseudo_labels"`` calibrates on the pool's pseudo-labels as described
         above; ``"ignore"`` fits on the labelled samples only (with none, the
-        gate routes as its uncalibrated scores). Not used with
-        ``calibration="none"``, which keeps the gate free of its experts.
+        gate routes as its uncalibrated scores). Used with
+        ``calibration="auto"`` only: a fixed level is fitted on the labels.
+    pool_calibration : {"affine", "features", "network", "activations"}, \
+            default="activations"
+        The calibration fitted on the pool's pseudo-labels (the levels of
+        ``calibration``): ``"affine"`` is a scale and a shift per expert;
+        ``"activations"`` (``"network"`` when ``layer`` is None) adds a small
+        network per expert on its logits and activations. The default was
+        chosen on the six expert sets of ``docs/benchmarks.md``, where it
+        routed above ``"affine"`` on five of six with no labels.
     max_pool : int or None, default=10_000
-        The most unlabelled samples ``fit`` reads: inside a mixture a random
-        subset of this size (seeded by the mixture's ``random_state``) is all
-        the experts run over, so a pool of any size fits in bounded memory.
+        The most unlabelled samples ``fit`` reads, a random subset: inside a
+        mixture the mixture draws it (seeded by its ``random_state``) and the
+        experts run over no more, so a pool of any size fits in bounded
+        memory; fitted directly, the gate draws it (seeded by its own).
         ``None`` reads them all.
     mixing : {"hard", "soft"}, default="hard"
         ``"hard"``: the best-scored expert answers alone; ``"soft"``: the
@@ -154,8 +167,9 @@ class UniversalGate(BaseGate):
     layer : str or None, default="penultimate"
         The expert activation read by the ``"activations"`` calibration (a
         name of :meth:`skgate.Expert.forward_outputs`); ``None`` never reads
-        activations. Only read while fitting with ``calibration="auto"`` and,
-        if that level is chosen, at prediction.
+        activations. Only read while fitting with ``calibration="auto"`` (or
+        ``"activations"``) and, if a level that reads it is chosen (for the
+        labels or for the pool), at prediction.
     alpha : float, default=1.0
         Penalty on the squared weights of a learned shared correction (against
         the mean routing cross-entropy). Strong on purpose: weaker penalties
@@ -197,8 +211,9 @@ class UniversalGate(BaseGate):
         Whether the pool calibration routes (it binds the gate to its experts).
     pool_report_ : dict
         How the pool was used: ``pool_size``, ``pseudo_labels`` (per expert),
-        ``used``, the ``reason`` when it was not, and with labels
-        ``labelled_routing`` (with and without it).
+        ``level`` (the calibration fitted on them), ``used``, the ``reason``
+        when it was not, with labels ``labelled_routing`` (with and without
+        it), and ``semi_supervised`` when the refit with the labels was kept.
     n_experts_ : int
         Number of experts, set only when a calibration binds the gate to them.
 
@@ -408,9 +423,9 @@ class UniversalGate(BaseGate):
             del self.n_experts_
 
     def _uses_pool(self):
-        """Whether fit learns from unlabelled samples: a per-expert calibration, so not
-        with ``calibration="none"`` (a gate that stays free of its experts)."""
-        return self.pool != "ignore" and self.calibration != "none"
+        """Whether fit learns from unlabelled samples: the pool is one of the calibrations
+        ``"auto"`` chooses among (a fixed level is fitted on the labels alone)."""
+        return self.pool != "ignore" and self.calibration == "auto"
 
     def _set_pool(self, module, report=None):
         self.pool_used_ = module is not None
@@ -418,6 +433,12 @@ class UniversalGate(BaseGate):
         self._pool_calibrator = module
 
     def _fit(self, outputs, y):
+        try:
+            return self._fit_all(outputs, y)
+        finally:
+            self.__dict__.pop("_pseudo", None)  # the pool's pseudo-labels: fit only
+
+    def _fit_all(self, outputs, y):
         for fitted in ("calibration_", "_cal_stats", "pool_used_"):  # a refit starts afresh
             self.__dict__.pop(fitted, None)
         self._set_correction(self._initial_correction())
@@ -426,6 +447,14 @@ class UniversalGate(BaseGate):
                     else ~unlabelled_samples(y, outputs))
         if y is None or not labelled.any():
             y, labelled = None, np.zeros(outputs.n_samples, bool)
+        pool = np.flatnonzero(~labelled)
+        if self._uses_pool() and self.max_pool is not None and len(pool) > self.max_pool:
+            # fitted directly (a mixture gives at most max_pool): a random subset
+            rng = np.random.default_rng(self._seed())
+            keep = np.sort(np.concatenate([np.flatnonzero(labelled), rng.choice(
+                pool, size=self.max_pool, replace=False)]))
+            outputs, labelled = outputs.subset(keep), labelled[keep]
+            y = None if y is None else np.asarray(y)[keep]
         if y is None and not self._uses_pool():
             self.cv_scores_ = {}
             self._set_calibration("none", None)
@@ -453,7 +482,6 @@ class UniversalGate(BaseGate):
             self._set_pool(None, self.pool_report_)
         module = None if level == "none" else self._fit_calibration(level, inputs, owners)
         self._set_calibration(level, module, outputs.n_experts)
-        self.__dict__.pop("_pseudo", None)
         return self
 
     def _pool_level(self, inputs):
@@ -528,6 +556,8 @@ class UniversalGate(BaseGate):
         confident, pseudo = self._pseudo
         rng = np.random.default_rng(self._seed())
         confident = np.setdiff1d(confident, labelled_rows)
+        if not len(confident):  # every sample is labelled: nothing to add to the labels
+            return
         if len(confident) > MAX_PSEUDO:
             confident = np.sort(rng.choice(confident, size=MAX_PSEUDO, replace=False))
         level = self._pool_level(inputs)
@@ -622,6 +652,11 @@ class UniversalGate(BaseGate):
         scores = self._universal_scores(logits)
         f = universal_features(logits, FEATURE_SETS["default"])
         acts = outputs.layer(self.layer) if self._reads_activations(outputs) else None
+        if not fit and acts is None and self._wants_activations() and self.layer is not None:
+            raise ValueError(
+                f"This UniversalGate's calibration reads the experts' {self.layer!r} "
+                "activations, which these outputs lack: compute them with "
+                "ExpertSet.outputs(X, layers=gate.expert_layers()), as a mixture does.")
         if fit:
             self._cal_stats = calibration_stats(scores, f, logits, acts)
         return calibration_tensors(self._cal_stats, scores, f, logits, acts)
@@ -720,10 +755,9 @@ class UniversalGate(BaseGate):
             inputs = self._calibration_inputs(outputs)
             if pool is not None:
                 inputs = {**inputs, "scores": pool(inputs)}
-            scores = (inputs["scores"] if self._calibrator is None
-                      else self._calibrator(inputs)).numpy()
-        mean, spread = self._cal_stats["scores"]
-        return scores * spread + mean  # in the units of the uncalibrated scores
+            # in units of the fit data's spread: the scale the calibrations were fitted at
+            return (inputs["scores"] if self._calibrator is None
+                    else self._calibrator(inputs)).numpy()
 
     def _route_proba(self, outputs):
         s = self.scores(outputs)

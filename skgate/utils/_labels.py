@@ -1,6 +1,6 @@
 """Labels to column indices."""
 
-from numbers import Integral
+from numbers import Real
 
 import numpy as np
 
@@ -64,9 +64,10 @@ def unlabelled_mask(y):
     """Which samples of ``y`` are unlabelled: marked ``-1``, scikit-learn's convention.
 
     Numeric labels are unlabelled where they equal ``-1``; labels of dtype object
-    (strings, say) where they hold the integer ``-1`` (as
+    (strings, say) where they hold the number ``-1`` (as
     :class:`sklearn.semi_supervised.SelfTrainingClassifier` asks); the string
-    ``"-1"`` is a label like any other.
+    ``"-1"`` is a label like any other (a list such as ``["cat", -1]`` becomes an
+    array of strings: give ``np.array(["cat", -1], dtype=object)``).
 
     Parameters
     ----------
@@ -90,6 +91,6 @@ def unlabelled_mask(y):
         return y == UNLABELLED
     if y.dtype.kind == "O":
         return np.fromiter(
-            (isinstance(v, Integral | np.integer) and not isinstance(v, bool | np.bool_)
-             and v == UNLABELLED for v in y.ravel()), dtype=bool, count=y.size)
+            (isinstance(v, Real) and not isinstance(v, bool | np.bool_) and v == UNLABELLED
+             for v in y.ravel()), dtype=bool, count=y.size)
     return np.zeros(y.shape, dtype=bool)

@@ -7,6 +7,7 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 
 from skgate import MixtureOfExperts
+from skgate.exceptions import SkgateWarning
 from skgate.experts import ExpertSet
 from skgate.gates import BaseGate, FastRouter, GateTags, NaiveConcatGate, PANGate, get_gate_tags
 from skgate.utils._testing import slice_expert
@@ -59,7 +60,7 @@ def test_top_k_weights_by_hand(monkeypatch):
         [("a", slice_expert(6, 0, [0, 1])), ("b", slice_expert(6, 2, [2, 3])),
          ("c", slice_expert(6, 4, [4, 5]))],
         gate=FastRouter(NaiveConcatGate(), top_k=2, confidence=0.9, max_epochs=1,
-                        random_state=0),
+                        validation_fraction=None, random_state=0),
     ).fit(RNG.normal(size=(30, 6)).astype(np.float32))
     router = np.array([[0.95, 0.03, 0.02], [0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
     monkeypatch.setattr(FastRouter, "_router_proba", lambda self, X: router[: len(X)])
@@ -87,10 +88,13 @@ def test_frozen_teacher_is_used_as_it_is_and_the_given_teacher_is_not_fitted():
     fitted = MixtureOfExperts(_experts(), gate=NaiveConcatGate()).fit(X).gate_
     frozen = FrozenEstimator(fitted)
     moe = MixtureOfExperts(_experts(), gate=FastRouter(frozen, max_epochs=2,
+                                                       validation_fraction=None,
                                                        random_state=0)).fit(X)
     assert moe.gate_.teacher_ is frozen
     pan = PANGate(features="logits", max_epochs=2)
-    moe = MixtureOfExperts(_experts(), gate=FastRouter(pan, max_epochs=2, random_state=0))
+    moe = MixtureOfExperts(_experts(), gate=FastRouter(pan, max_epochs=2,
+                                                       validation_fraction=None,
+                                                       random_state=0))
     moe.fit(X, Y)
     assert not hasattr(pan, "networks_") and hasattr(moe.gate_.teacher_, "networks_")
 
@@ -115,14 +119,17 @@ def test_a_router_cannot_also_train_the_experts():
 def test_images_are_routed_from_a_thumbnail():
     images = RNG.random(size=(200, 1, 12, 12)).astype(np.float32)
     experts = [("a", slice_expert(144, 0, [0, 1])), ("b", slice_expert(144, 2, [2, 3]))]
-    gate = FastRouter(NaiveConcatGate(), thumbnail=8, max_epochs=3, random_state=0)
+    gate = FastRouter(NaiveConcatGate(), thumbnail=8, max_epochs=3,
+                      validation_fraction=None, random_state=0)
     moe = MixtureOfExperts(experts, gate=gate).fit(images)
     assert type(moe.gate_.router_.module_).__name__ == "_Thumbnail"
+    assert moe.gate_tags_.routes_inputs
     assert moe.predict(images).shape == (200,)
 
 
 def test_same_random_state_same_router():
     fit = [MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), max_epochs=3,
+                                                        validation_fraction=None,
                                                         random_state=3)).fit(X)
            for _ in range(2)]
     np.testing.assert_array_equal(fit[0].route_proba(X), fit[1].route_proba(X))
@@ -197,8 +204,10 @@ def test_auto_epochs_make_at_least_1500_steps_and_10_passes(n_samples, batch_siz
 def test_auto_epochs_train_a_small_fit_set_long_enough_to_follow_its_teacher():
     # 600 samples in batches of 100: 6 batches, 250 passes; 3 passes were too few
     few = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), max_epochs=3,
+                                                       validation_fraction=None,
                                                        batch_size=100, random_state=0))
     auto = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), batch_size=100,
+                                                        validation_fraction=None,
                                                         random_state=0))
     few.fit(X), auto.fit(X)
     assert len(auto.gate_.router_.history) == 250
@@ -206,10 +215,11 @@ def test_auto_epochs_train_a_small_fit_set_long_enough_to_follow_its_teacher():
 
 
 def test_routed_experts_run_at_the_same_time_with_n_jobs_and_give_the_same_result(monkeypatch):
-    sequential = MixtureOfExperts(_experts(), gate=FastRouter(NaiveConcatGate(), max_epochs=2,
-                                                             random_state=0)).fit(X)
+    sequential = MixtureOfExperts(_experts(), gate=FastRouter(
+        NaiveConcatGate(), max_epochs=2, validation_fraction=None, random_state=0)).fit(X)
     parallel = MixtureOfExperts(_experts(), n_jobs=2,
                                 gate=FastRouter(NaiveConcatGate(), max_epochs=2,
+                                                validation_fraction=None,
                                                 random_state=0)).fit(X)
     threads = []
     original = ExpertSet.proba
@@ -223,3 +233,29 @@ def test_routed_experts_run_at_the_same_time_with_n_jobs_and_give_the_same_resul
     proba = parallel.predict_proba(X)
     np.testing.assert_array_equal(proba, expected)
     assert len(threads) == 2 and threading.get_ident() not in threads
+
+
+def test_a_router_that_cannot_follow_its_teacher_is_not_used(monkeypatch):
+    # one pass at a vanishing learning rate: the router stays at its initialisation
+    gate = FastRouter(NaiveConcatGate(), max_epochs=1, lr=1e-9, random_state=0)
+    with pytest.warns(SkgateWarning, match="the teacher routes instead"):
+        moe = MixtureOfExperts(_experts(), gate=gate).fit(X)
+    assert moe.gate_.fallback_ and not moe.gate_tags_.routes_inputs
+    scores = moe.gate_.validation_scores_
+    assert scores["energy"] == 1.0 and scores["router"] < 0.95
+    energy = MixtureOfExperts(_experts(), gate=NaiveConcatGate()).fit(X)
+    np.testing.assert_array_equal(moe.route(X), energy.route(X))  # the teacher routes
+    calls = []  # and every expert runs on every input
+    original = ExpertSet.outputs
+    monkeypatch.setattr(ExpertSet, "outputs", lambda self, X, layers=(): calls.append(
+        len(X)) or original(self, X, layers))
+    moe.predict(X[:7])
+    assert calls == [7]
+
+
+def test_a_router_that_follows_its_teacher_is_used():
+    gate = FastRouter(NaiveConcatGate(), max_epochs=30, random_state=0)
+    moe = MixtureOfExperts(_experts(), gate=gate).fit(X)
+    scores = moe.gate_.validation_scores_
+    assert not moe.gate_.fallback_ and moe.gate_tags_.routes_inputs
+    assert scores["router"] >= scores["energy"] - gate.tolerance
