@@ -20,7 +20,6 @@ from .utils._labels import unlabelled_mask
 from .utils._param_validation import HasMethods, Interval, fit_context
 from .utils._seeding import torch_seed, torch_seeded
 
-
 #: the most bytes of a gate's pool gathered from X at a time in fit
 _POOL_CHUNK_BYTES = 16 * 2**20
 

@@ -16,7 +16,8 @@ would fit it:
 - ``FloorGate(PANGate)``: on the labelled images (it uses no pool);
 - ``FastRouter + pool``: the default ``FastRouter()`` (taught by ``UniversalGate()``) on
   the whole gate data, the pool marked ``-1`` (only at the budgets of
-  :data:`ROUTER_BUDGETS`: it trains a network on the gate images);
+  :data:`ROUTER_BUDGETS`, one draw: it trains a network on the gate images), and the
+  same with ``validation_fraction=None`` (the router always used, as before its check);
 - ``LabelSpreading (logits)``: a reference row, scikit-learn's ``LabelSpreading``
   (k-nearest-neighbour graph) on the experts' concatenated, standardised logits over
   the whole gate data, predicting the owner of each test image.
@@ -71,9 +72,11 @@ class _LabelSpreadingRouter:
 
 POOL_GATES = ("energy", "UniversalGate (labels only)", "UniversalGate() + pool",
               "UniversalGate(pool_calibration='affine') + pool", "FloorGate(PANGate)",
-              "FastRouter + pool", "LabelSpreading (logits)")
+              "FastRouter + pool", "FastRouter(validation_fraction=None) + pool",
+              "LabelSpreading (logits)")
 #: the gates measured at some budgets only, and those budgets
 ONLY_AT = {"FastRouter + pool": ROUTER_BUDGETS,
+           "FastRouter(validation_fraction=None) + pool": ROUTER_BUDGETS,
            "UniversalGate(pool_calibration='affine') + pool": (0,)}
 
 
@@ -84,6 +87,8 @@ def _gate(name, seed):
         "FloorGate(PANGate)": lambda: FloorGate(
             PANGate(features="penultimate", random_state=seed), random_state=seed),
         "FastRouter + pool": lambda: FastRouter(random_state=seed),
+        "FastRouter(validation_fraction=None) + pool": lambda: FastRouter(
+            validation_fraction=None, random_state=seed),
         "UniversalGate(pool_calibration='affine') + pool": lambda: UniversalGate(
             pool_calibration="affine", random_state=seed),
     }[name]()
@@ -126,12 +131,11 @@ def pool_rows(data, seed, *, budgets=POOL_BUDGETS, draws=3, gates=POOL_GATES,
         picks = [np.array([], dtype=int)] if k == 0 else [draw(owners, k, rng)
                                                           for _ in range(n_draws)]
         for name in gates:
-            if name in ONLY_AT and k not in (router_budgets if name == "FastRouter + pool"
-                                             else ONLY_AT[name]):
+            router = name.startswith("FastRouter")
+            if name in ONLY_AT and k not in (router_budgets if router else ONLY_AT[name]):
                 continue
-            runs = [_fit_route(name, data, pick, seed) for pick in picks[:1 if name ==
-                                                                         "FastRouter + pool"
-                                                                         else None]]
+            runs = [_fit_route(name, data, pick, seed)
+                    for pick in picks[:1 if router else None]]  # one draw: a network each
             runs = [r for r in runs if r is not None]
             if not runs:
                 continue
@@ -189,7 +193,8 @@ def report_pool(results, print_fn=print):
                     (problem, k, "UniversalGate() + pool") for u in r["pool_used"]]
             row["used"] = f"{sum(map(bool, used))}/{len(used)}" if used else "-"
             fell = [f for r in runs if (r["problem"], r["k"], r["gate"]) ==
-                    (problem, k, "FastRouter + pool") for f in r.get("fallback", [])]
+                    (problem, k, "FastRouter + pool") for f in r.get("fallback", [])
+                    if f is not None]
             row["fell"] = f"{sum(map(bool, fell))}/{len(fell)}" if fell else "-"
             table.append(row)
         print_fn(f"\n#### {problem}: routing (k labelled per expert; seeds "
