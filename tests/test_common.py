@@ -40,7 +40,8 @@ MIXTURES = [
     _mixture(UniversalGate.pretrained()),
     _mixture(FloorGate(PANGate(features="logits", hidden_layer_sizes=(4,), max_epochs=2,
                                random_state=0), random_state=0)),
-    _mixture(FastRouter(NaiveConcatGate(), max_epochs=3, random_state=0)),
+    _mixture(FastRouter(NaiveConcatGate(), max_epochs=3, validation_fraction=None,
+                        random_state=0)),
     _mixture(FastRouter(PANGate(features="logits", hidden_layer_sizes=(4,), max_epochs=2,
                                 random_state=0), top_k=2, max_epochs=3, random_state=0)),
 ]

@@ -375,7 +375,8 @@ def test_chunk_size_changes_no_result_and_bounds_what_the_gate_sees(gate, monkey
         "pan": PANGate(features="penultimate", max_epochs=2, random_state=0),
         "universal": UniversalGate(random_state=0),
         "soft": SoftMoE("embedding", max_epochs=2, random_state=0),
-        "router": FastRouter(NaiveConcatGate(), max_epochs=2, random_state=0),
+        "router": FastRouter(NaiveConcatGate(), max_epochs=2, validation_fraction=None,
+                             random_state=0),
     }[gate]
     moe, X = _chunk_mixture(gate)
     whole = moe.set_params(chunk_size=None).predict_proba(X)

@@ -73,7 +73,8 @@ GATES = {
     "universal-pretrained": lambda: UniversalGate.pretrained(mixing="soft"),
     "floor": lambda: FloorGate(PANGate(features="logits", hidden_layer_sizes=(8,),
                                        max_epochs=3, random_state=0), random_state=0),
-    "router": lambda: FastRouter(NaiveConcatGate(), max_epochs=3, random_state=0),
+    "router": lambda: FastRouter(NaiveConcatGate(), max_epochs=3, validation_fraction=None,
+                                 random_state=0),
     # a teacher whose random_state comes from the router's
     "router-universal": lambda: FastRouter(UniversalGate(layer=None, cv_repeats=1, max_iter=20),
                                            max_epochs=3, random_state=0),

@@ -239,7 +239,7 @@ class FastRouter(TorchGate):
     ...     module.weight.data = torch.eye(4)[start : start + 2]
     ...     return Expert.from_pretrained(module, classes=classes)
     >>> experts = [("a", expert(0, [0, 1])), ("b", expert(2, [2, 3]))]
-    >>> gate = FastRouter(NaiveConcatGate(), max_epochs=5, random_state=0)
+    >>> gate = FastRouter(NaiveConcatGate(), random_state=0)
     >>> moe = MixtureOfExperts(experts, gate=gate).fit(X)
     >>> moe.route(X[:5]).shape
     (5,)

@@ -14,7 +14,7 @@ X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
 EXPERTS = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
 LEARNED = [PANGate(features="logits", max_epochs=2, random_state=0),
            SoftMoE(max_epochs=2, random_state=0),
-           FastRouter(max_epochs=2, random_state=0)]
+           FastRouter(max_epochs=2, validation_fraction=None, random_state=0)]
 
 
 @pytest.mark.parametrize("gate", LEARNED, ids=lambda g: type(g).__name__)
