@@ -109,6 +109,9 @@ def main(argv=None):
     parser.add_argument("--pool-memory", action="store_true",
                         help="universal: the fit time and peak memory of "
                         "UniversalGate() with pools of 10,000 and 100,000 inputs")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="universal --pool: report the runs saved with --out (for "
+                        "example one per seed, run side by side) as one")
     parser.add_argument("--draws", type=int, default=3,
                         help="universal: random draws of the labelled examples per budget")
     parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000],
@@ -223,6 +226,15 @@ def _universal(ns):
                                         cache_dir=ns.cache_dir)]
             report_pool_fit(results)
             _dump(results, ns.out)
+            return 0
+        if ns.merge:  # the tables of runs made apart (one seed each, say), from their --out
+            results = {"pool": [], "seeds": [], "draws": None}
+            for path in ns.merge:
+                with open(path) as fh:
+                    part = json.load(fh)
+                results["pool"] += part["pool"]
+                results["seeds"] += part["seeds"]
+            report_pool(results)
             return 0
         results = run_pool(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
                            draws=ns.draws, rows=ns.rows, print_fn=log)

@@ -196,7 +196,8 @@ def report_pool(results, print_fn=print):
                     (problem, k, "FastRouter + pool") for f in r.get("fallback", [])
                     if f is not None]
             row["fell"] = f"{sum(map(bool, fell))}/{len(fell)}" if fell else "-"
-            table.append(row)
+            if any(row[g] != "-" for g in gates if g != "energy"):  # else energy alone
+                table.append(row)
         print_fn(f"\n#### {problem}: routing (k labelled per expert; seeds "
                  f"{results['seeds']}, mean ± std of the seed means)\n")
         print_fn(format_table(table, ["k", *gates, "used", "fell"],
