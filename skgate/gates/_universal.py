@@ -103,8 +103,9 @@ class UniversalGate(BaseGate):
 
     Where a pretrained correction is used: the one shipped with skgate is very
     small (its weights are at most 0.015 on standardised statistics), so with
-    no data at all the gate routes as energy does (998 of 1,000 images alike,
-    measured); it is not a gain over energy, only a safe default.
+    no data at all the gate routes as energy does (within 0.0031 of energy's
+    routing on every expert set of ``docs/benchmarks.md``); it is not a gain
+    over energy, only a safe default.
 
     Parameters
     ----------
