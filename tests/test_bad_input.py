@@ -121,6 +121,20 @@ CASES = [
      lambda: MixtureOfExperts([("a", tiny_expert([0, 1]))]).fit(X)),
     ("a gate that learns from labels but no y", ValueError, "fit requires y",
      lambda: MixtureOfExperts(_frozen(), gate=PANGate()).fit(X)),
+    # -- unlabelled samples (-1) --
+    ("every label -1 for a gate that learns from labels only", ValueError,
+     "learns from labelled samples only, and every label of y is -1",
+     lambda: MixtureOfExperts(_frozen(), gate=PANGate()).fit(X, np.full(len(X), -1))),
+    ("every label -1 with experts to train", ValueError,
+     r"Experts \['a'\] are not frozen and must be trained on labelled samples",
+     lambda: MixtureOfExperts([("a", tiny_expert([0, 1]))]).fit(X, np.full(len(X), -1))),
+    ("-1 marking unlabelled samples and also an expert's class", ValueError,
+     "-1 is also a class of expert 'a'",
+     lambda: MixtureOfExperts([("a", slice_expert(6, 0, [-1, 0])),
+                               ("b", slice_expert(6, 2, [2, 3]))]).fit(X, np.where(
+                                   Y == 1, -1, Y))),
+    ("score with no labelled sample", ValueError, "score needs labels",
+     lambda: _fitted().score(X, np.full(len(X), -1))),
     # -- the mixture's and the gates' parameters --
     ("a gate that is not a gate", InvalidParameterError, "The 'gate' parameter",
      lambda: MixtureOfExperts(_frozen(), gate="energy").fit(X)),
