@@ -14,9 +14,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from .exceptions import SkgateWarning
 from .experts import Expert, ExpertOutputs, ExpertSet
 from .gates import NaiveConcatGate
-from .gates._base import get_gate_tags
+from .gates._base import get_gate_tags, no_labels_error
 from .utils._composition import _BaseComposition
-from .utils._labels import unlabelled_mask
+from .utils._labels import marker_is_a_class, unlabelled_mask
 from .utils._param_validation import HasMethods, Interval, fit_context
 from .utils._seeding import torch_seed, torch_seeded
 
@@ -263,11 +263,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             if not len(y):
                 y = None
         if y is None and tags.requires_labels:
-            raise ValueError(
-                f"{type(self.gate_).__name__} learns from labelled samples only, and every "
-                "label of y is -1 (unlabelled). Give some labelled samples, or use a gate "
-                "that learns from unlabelled ones (UniversalGate, FastRouter)."
-            )
+            raise no_labels_error(self.gate_)
         trains = [not expert.frozen for _, expert in self.experts]
         X_experts, y_experts, X_gate, y_gate = X, y, X, y
         if any(trains) and not data_free and not joint and y is not None:
@@ -325,8 +321,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             return
         for name, expert in self.experts:
             classes = getattr(expert, "classes_", None) if expert.frozen else expert.classes
-            if classes is not None and np.any(unlabelled_mask(np.asarray(classes,
-                                                                         dtype=object))):
+            if classes is not None and marker_is_a_class(classes):
                 raise ValueError(
                     f"y marks {int(unlabelled.sum())} samples as unlabelled with -1 "
                     f"(scikit-learn's convention), but -1 is also a class of expert {name!r}. "
@@ -350,11 +345,9 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         chunk at a time (``chunk_size`` rows, fewer if they take over 16 MB) and only their
         outputs are kept."""
         numeric = y_gate is None or y_gate.dtype.kind in "iuf"
-        labels = np.full(len(X_gate) + len(pool_rows), -1,
-                         dtype=np.int64 if numeric else object)
-        if y_gate is not None:
-            labels = labels.astype(np.result_type(labels, y_gate)) if numeric else labels
-            labels[:len(X_gate)] = y_gate
+        marker = np.full(len(pool_rows), -1, dtype=np.int64 if numeric else object)
+        labels = marker if y_gate is None else np.concatenate(
+            [y_gate if numeric else y_gate.astype(object), marker])
         if self.gate_tags_.routes_inputs:
             joined = np.empty((len(labels), *X.shape[1:]), dtype=X.dtype)
             joined[:len(X_gate)] = X_gate
@@ -552,7 +545,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         check_is_fitted(self)
         y = column_or_1d(y)
         labelled = ~unlabelled_mask(y)
-        if unlabelled_mask(np.asarray(self.classes_, dtype=object)).any():
+        if marker_is_a_class(self.classes_):
             labelled[:] = True  # -1 is one of the mixture's classes, not a marker
         if not labelled.any():
             raise ValueError("score needs labels: y holds no labelled sample (every label "

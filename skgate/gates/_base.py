@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
 from ..utils._device import resolve_device  # noqa: F401 (imported from here by gates)
-from ..utils._labels import unlabelled_mask
+from ..utils._labels import marker_is_a_class, unlabelled_mask
 from ..utils._param_validation import ParamValidationMixin, fit_context
 from ..utils._warnings import warn_user
 
@@ -29,12 +29,19 @@ def warn_unowned(gate, owners, names):
         )
 
 
+def no_labels_error(gate):
+    """The error of a gate that learns from labelled samples only, given none."""
+    return ValueError(
+        f"{type(gate).__name__} learns from labelled samples only, and every label of y is "
+        "-1 (unlabelled). Give some labelled samples, or use a gate that learns from "
+        "unlabelled ones (UniversalGate, FastRouter).")
+
+
 def unlabelled_samples(y, outputs):
     """Which samples of ``y`` are unlabelled (``-1``), unless ``-1`` is a class of the
     experts (an expert that learned its classes from ``y``): then none is."""
     mask = unlabelled_mask(y)
-    if mask.any() and unlabelled_mask(np.asarray(outputs.expert_set.classes_,
-                                                 dtype=object)).any():
+    if mask.any() and marker_is_a_class(outputs.expert_set.classes_):
         return np.zeros_like(mask)
     return mask
 
@@ -309,10 +316,7 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
             y = np.asarray(y)
             labelled = ~unlabelled_samples(y, outputs)
             if not labelled.any() and tags.requires_labels:
-                raise ValueError(
-                    f"{type(self).__name__} learns from labelled samples only, and every "
-                    "label of y is -1 (unlabelled). Give some labelled samples, or use a "
-                    "gate that learns from unlabelled ones (UniversalGate, FastRouter).")
+                raise no_labels_error(self)
             if not labelled.all():  # the pool is ignored: the labelled samples only
                 outputs, y = outputs.subset(np.flatnonzero(labelled)), y[labelled]
             if not len(y):

@@ -375,8 +375,7 @@ class FastRouter(TorchGate):
                     f"FastRouter: on {len(held)} held-out fit samples the router agrees with "
                     f"its targets on {scores['router']:.3f} of them, less than energy "
                     f"({scores['energy']:.3f}) by more than tolerance={self.tolerance}; the "
-                    "teacher "
-                    "routes instead, and every expert runs on every input. A larger "
+                    "teacher routes instead, and every expert runs on every input. A larger "
                     "router (module='cnn', augment=True) or more fit samples may help."
                 )
         return self

@@ -434,12 +434,6 @@ class UniversalGate(BaseGate):
         self._pool_calibrator = module
 
     def _fit(self, outputs, y):
-        try:
-            return self._fit_all(outputs, y)
-        finally:
-            self.__dict__.pop("_pseudo", None)  # the pool's pseudo-labels: fit only
-
-    def _fit_all(self, outputs, y):
         for fitted in ("calibration_", "_cal_stats", "pool_used_"):  # a refit starts afresh
             self.__dict__.pop(fitted, None)
         self._set_correction(self._initial_correction())
@@ -465,9 +459,9 @@ class UniversalGate(BaseGate):
         if self.correction in ("linear", "mlp") and owners is not None:
             self._fit_shared([([z[rows] for z in outputs.logits], owners)])
         inputs = self._calibration_inputs(outputs, fit=True)
-        pool_right = None
+        pool_right = pseudo_labels = None
         if self._uses_pool():
-            pool_right = self._fit_pool(inputs, labelled, owners)
+            pool_right, pseudo_labels = self._fit_pool(inputs, labelled, owners)
         if owners is None:
             self.cv_scores_ = {}
             self._set_calibration("none", None, outputs.n_experts)
@@ -476,7 +470,7 @@ class UniversalGate(BaseGate):
         level = self._choose_calibration(inputs, owners, pool_right)
         if level == "pool":
             level = "none"
-            self._semi_supervised(pool_inputs, rows, owners, pool_right)
+            self._semi_supervised(pool_inputs, rows, owners, pool_right, pseudo_labels)
         elif self.pool_used_:  # a calibration on the labels routes clearly better
             self.pool_report_.update(used=False, reason=f"the labelled calibration {level!r} "
                                      "routes the held-out labelled samples clearly better")
@@ -502,6 +496,10 @@ class UniversalGate(BaseGate):
         only if every expert has at least ``MIN_POOL`` pseudo-labels, and not if the
         labelled samples, which it never saw, show that the uncalibrated scores route
         clearly more of them right (a sign test at one standard deviation).
+
+        Returns whether it routes each labelled sample right (None without labels, or
+        when it is not used) and its pseudo-labels: the confident rows and every row's
+        chosen expert (None when it is not used).
         """
         scores = inputs["scores"].numpy()
         chosen = scores.argmax(axis=1)
@@ -521,9 +519,8 @@ class UniversalGate(BaseGate):
             report["reason"] = (f"too small: every expert needs {MIN_POOL} pseudo-labels, "
                                 f"the fewest had {int(counts.min())}")
             self._set_pool(None, report)
-            return None
+            return None, None
         pseudo = one_hot(chosen, scores.shape[1]).astype(bool)
-        self._pseudo = (np.flatnonzero(confident), pseudo)  # for the semi-supervised fit
         report["level"] = self._pool_level(inputs)
         module = self._fit_calibration(report["level"], inputs, pseudo,
                                        rows=np.flatnonzero(confident))
@@ -539,12 +536,12 @@ class UniversalGate(BaseGate):
                 report["used"] = False
                 report["reason"] = "the labelled samples route clearly better without it"
                 self._set_pool(None, report)
-                return None
+                return None, None
         report["used"] = True
         self._set_pool(module, report)
-        return None if owners is None else pool_hits
+        return (None if owners is None else pool_hits), (np.flatnonzero(confident), pseudo)
 
-    def _semi_supervised(self, inputs, labelled_rows, owners, pool_right):
+    def _semi_supervised(self, inputs, labelled_rows, owners, pool_right, pseudo_labels):
         """The pool calibration refitted on its pseudo-labels and the labels together, kept
         if it routes clearly more held-out labelled samples right than the pool's alone.
 
@@ -554,7 +551,7 @@ class UniversalGate(BaseGate):
         repeated folds as the calibration levels (nothing to compare with one label
         per expert).
         """
-        confident, pseudo = self._pseudo
+        confident, pseudo = pseudo_labels  # rows of the pool, and every row's pseudo-label
         rng = np.random.default_rng(self._seed())
         confident = np.setdiff1d(confident, labelled_rows)
         if not len(confident):  # every sample is labelled: nothing to add to the labels

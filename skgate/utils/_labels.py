@@ -94,3 +94,8 @@ def unlabelled_mask(y):
             (isinstance(v, Real) and not isinstance(v, bool | np.bool_) and v == UNLABELLED
              for v in y.ravel()), dtype=bool, count=y.size)
     return np.zeros(y.shape, dtype=bool)
+
+
+def marker_is_a_class(classes):
+    """Whether ``-1``, the unlabelled marker, is one of ``classes`` (then it is a label)."""
+    return bool(unlabelled_mask(np.asarray(classes, dtype=object)).any())
