@@ -311,3 +311,83 @@ def test_fast_router_learns_from_the_pool_through_its_teacher():
     energy = NaiveConcatGate().fit(outputs).route(outputs)
     assert _routing(moe, X, y) > routing_accuracy_score(moe.expert_set_.owners(y),
                                                         np.eye(2)[energy]) + 0.03
+
+
+# -- the second view: a student on the activations ---------------------------------------
+def _views(n=2000, seed=0, signal=1.5):
+    """Owners, noisy teacher scores (wrong on 11% of the inputs, almost only where
+    they are unsure) and per-expert activations that show each input's owner (with
+    ``signal``)."""
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(2, size=n)
+    scores = np.eye(2)[owner] + rng.normal(scale=0.6, size=(n, 2))
+    acts = [rng.normal(size=(n, 4)) + signal * (owner == k)[:, None] for k in range(2)]
+    return owner, scores, acts
+
+
+def test_second_view_keeps_the_inputs_where_a_faithful_student_agrees():
+    from skgate.gates._universal_pool import second_view
+
+    owner, scores, acts = _views()
+    teacher = scores.argmax(axis=1)
+    agree, report = second_view(acts, scores, seed=0)
+    assert report["used"] and report["fidelity"] >= 0.95
+    assert report["agreement"] == pytest.approx(agree.mean())
+    # the teacher's mistakes are mostly dropped: it is right on most inputs kept
+    assert np.mean(teacher == owner) < 0.9
+    assert np.mean(teacher[agree] == owner[agree]) > 0.97
+    again, _ = second_view(acts, scores, seed=0)
+    np.testing.assert_array_equal(agree, again)
+
+
+def test_second_view_is_skipped_when_the_student_cannot_reproduce_its_teacher():
+    from skgate.gates._universal_pool import second_view
+
+    owner, scores, acts = _views(signal=0.0)  # activations that say nothing of the owner
+    agree, report = second_view(acts, scores, seed=0)
+    assert agree is None and not report["used"]
+    assert report["fidelity"] < 0.95 and "under 1 - 0.05" in report["reason"]
+
+
+def _hot_pair_with_activations(n=2000, signal=1.5):
+    """The hot pair's outputs, with per-expert activations that show the owner."""
+    experts, X, y = _hot_pair(n=n)
+    outputs = ExpertSet(experts).outputs(X)
+    owner = outputs.expert_set.owners(y).argmax(axis=1)
+    rng = np.random.default_rng(1)
+    outputs.activations = [{"penultimate": (rng.normal(size=(n, 4)) + signal * (
+        owner == k)[:, None]).astype(np.float32)} for k in range(2)]
+    return outputs, y
+
+
+def test_a_second_view_on_the_activations_refines_the_pool(monkeypatch):
+    outputs, y = _hot_pair_with_activations()
+    owners = outputs.expert_set.owners(y)
+    pool = np.full(len(y), -1)
+    energy = UniversalGate(None, pool="ignore").fit(outputs).route_proba(outputs)
+    gate = UniversalGate(random_state=0).fit(outputs, pool)
+    assert gate.pool_report_["second_view"]["used"]
+    import skgate.gates._universal as universal
+
+    monkeypatch.setattr(universal, "second_view", lambda *args: (None, {"used": False}))
+    first = UniversalGate(random_state=0).fit(outputs, pool)
+    routing = [routing_accuracy_score(owners, g) for g in (
+        energy, first.route_proba(outputs), gate.route_proba(outputs))]
+    assert routing[0] + 0.1 < routing[1] < routing[2] - 0.05  # energy < pool < both views
+
+
+def test_labels_refute_a_second_view_that_routes_them_worse(monkeypatch):
+    outputs, y = _hot_pair_with_activations()
+    owner = outputs.expert_set.owners(y).argmax(axis=1)
+    y_pool = np.full(len(y), -1)
+    y_pool[:80] = y[:80]
+    import skgate.gates._universal as universal
+
+    def sabotaged(acts, scores, seed):  # "agrees" where the teacher is wrong, mostly
+        agree = (scores.argmax(axis=1) != owner) | (np.arange(len(owner)) % 10 == 0)
+        return agree, {"used": True}
+
+    monkeypatch.setattr(universal, "second_view", sabotaged)
+    report = UniversalGate(random_state=0).fit(outputs, y_pool).pool_report_
+    assert not report["second_view"]["used"]
+    assert report["second_view"]["reason"].startswith("the labelled samples route clearly")

@@ -111,7 +111,9 @@ def main(argv=None):
                         "UniversalGate() with pools of 10,000 and 100,000 inputs")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="universal --pool: report the runs saved with --out (for "
-                        "example one per seed, run side by side) as one")
+                        "example one per seed, run side by side) as one; a later file's "
+                        "rows replace an earlier one's for the same set, seed, k and gate "
+                        "(a rerun of some gates with --rows)")
     parser.add_argument("--draws", type=int, default=3,
                         help="universal: random draws of the labelled examples per budget")
     parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000],
@@ -216,7 +218,7 @@ def _universal(ns):
         _dump(results, ns.out)
         return 0
     if ns.pool or ns.pool_memory:
-        from ._pool import report_pool, run_pool
+        from ._pool import merge_pool_runs, report_pool, run_pool
 
         if ns.pool_memory:
             from ._pool import measure_pool_fit, report_pool_fit
@@ -228,13 +230,7 @@ def _universal(ns):
             _dump(results, ns.out)
             return 0
         if ns.merge:  # the tables of runs made apart (one seed each, say), from their --out
-            results = {"pool": [], "seeds": [], "draws": None}
-            for path in ns.merge:
-                with open(path) as fh:
-                    part = json.load(fh)
-                results["pool"] += part["pool"]
-                results["seeds"] += part["seeds"]
-            report_pool(results)
+            report_pool(merge_pool_runs(ns.merge))
             return 0
         results = run_pool(seeds=ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
                            draws=ns.draws, rows=ns.rows, print_fn=log)

@@ -25,6 +25,7 @@ would fit it:
 All are tested on the full test set; routing and accuracy are the mean over draws.
 """
 
+import json
 import multiprocessing
 import pickle
 import warnings
@@ -114,7 +115,9 @@ def _fit_route(name, data, rows, seed):
                             data.y_gate[rows])
     else:  # the whole gate data, the pool marked -1
         gate, fit_s = timed(clone(_gate(name, seed)).fit, data.gate, y_pool)
+    second_view = (getattr(gate, "pool_report_", None) or {}).get("second_view")
     info = {"fit_s": fit_s, "pool_used": getattr(gate, "pool_used_", None),
+            "second_view": None if second_view is None else bool(second_view["used"]),
             "calibration": getattr(gate, "calibration_", None),
             "fallback": getattr(gate, "fallback_", None)}
     return {**_scores(gate.route_proba(data.test), data), **info}
@@ -144,7 +147,8 @@ def pool_rows(data, seed, *, budgets=POOL_BUDGETS, draws=3, gates=POOL_GATES,
                       for m in ("routing", "accuracy", "fit_s")},
                    "pool_used": [r["pool_used"] for r in runs],
                    "calibration": [r["calibration"] for r in runs],
-                   "fallback": [r.get("fallback") for r in runs]}
+                   "fallback": [r.get("fallback") for r in runs],
+                   "second_view": [r.get("second_view") for r in runs]}
             rows.append(row)
             if print_fn:
                 print_fn(f"  {data.name} seed {seed} k={row['k']} {name}: "
@@ -167,6 +171,22 @@ def run_pool(problems=POOL_PROBLEMS, seeds=(0, 1, 2), *, data_dir=None, cache_di
                                  print_fn=print_fn):
                 results["pool"].append({"problem": name, "seed": seed, **row})
     return results
+
+
+def merge_pool_runs(paths):
+    """The results saved by several runs (``--out``) as one.
+
+    A later file's rows replace an earlier one's for the same expert set, seed, budget
+    and gate: a rerun of some gates (``--rows``) updates their rows and keeps the rest.
+    """
+    rows, seeds = {}, []
+    for path in paths:
+        with open(path) as fh:
+            part = json.load(fh)
+        for row in part["pool"]:
+            rows[(row["problem"], row["seed"], str(row["k"]), row["gate"])] = row
+        seeds += [s for s in part["seeds"] if s not in seeds]
+    return {"pool": list(rows.values()), "seeds": seeds, "draws": None}
 
 
 def _seed_means(runs, problem, k, gate, metric="routing"):
@@ -192,6 +212,10 @@ def report_pool(results, print_fn=print):
             used = [u for r in runs if (r["problem"], r["k"], r["gate"]) ==
                     (problem, k, "UniversalGate() + pool") for u in r["pool_used"]]
             row["used"] = f"{sum(map(bool, used))}/{len(used)}" if used else "-"
+            views = [v for r in runs if (r["problem"], r["k"], r["gate"]) ==
+                     (problem, k, "UniversalGate() + pool") for v in r.get("second_view", [])
+                     if v is not None]
+            row["view"] = f"{sum(views)}/{len(views)}" if views else "-"
             fell = [f for r in runs if (r["problem"], r["k"], r["gate"]) ==
                     (problem, k, "FastRouter + pool") for f in r.get("fallback", [])
                     if f is not None]
@@ -200,8 +224,9 @@ def report_pool(results, print_fn=print):
                 table.append(row)
         print_fn(f"\n#### {problem}: routing (k labelled per expert; seeds "
                  f"{results['seeds']}, mean ± std of the seed means)\n")
-        print_fn(format_table(table, ["k", *gates, "used", "fell"],
+        print_fn(format_table(table, ["k", *gates, "used", "view", "fell"],
                               headers=["k", *gates, "pool calibration used (fits)",
+                                       "second view used (fits)",
                                        "router fell back to its teacher (fits)"]))
     _report_gaps(runs, problems, ks, print_fn)
 

@@ -34,6 +34,7 @@ from ._universal_modules import (
     calibration_tensors,
     fit_correction,
 )
+from ._universal_pool import MIN_POOL, confident_half, second_view
 
 __all__ = ["CALIBRATIONS", "MIN_SAMPLES", "PRETRAINED", "UniversalGate", "load_correction",
            "_pretrained_path"]
@@ -43,9 +44,6 @@ CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations")
 #: fewest labelled samples per expert from which "auto" considers each calibration
 MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20,
                "activations": 20}
-#: the pool teaches the gate only if each expert is the most confident choice of this many
-#: pool inputs (its pseudo-labels: the more confident half of the inputs it is chosen for)
-MIN_POOL = 50
 #: calibrations the pool may fit (``pool_calibration``)
 POOL_CALIBRATIONS = ("affine", "features", "network", "activations")
 #: at most this many pseudo-labels in each semi-supervised fit (with the labels)
@@ -90,16 +88,26 @@ class UniversalGate(BaseGate):
     level is fitted on them, penalised toward the identity (by default a small
     network per expert on its logits and penultimate activations, added to
     its score). This corrects an expert whose energies run hot on the others'
-    inputs. The rule that decides whether the pool moves the gate away from
-    energy: with no labels, the pool calibration is used when every expert has
-    at least 50 pseudo-labels (``MIN_POOL``); with labels, which that fit does
-    not read, it is dropped if they show that the uncalibrated scores route
-    clearly more of them right (a sign test at one standard deviation); it is
-    then refitted on the pseudo-labels and the labels together and the refit
-    kept if it routes clearly more held-out labelled samples right; and a
-    calibration fitted on the labels alone replaces either only if it routes
-    clearly more held-out labelled samples right. ``docs/benchmarks.md`` has
-    the evidence on six expert sets, and the choices made on them.
+    inputs. A second view then checks it: a logistic regression on the
+    experts' concatenated activations learns its confident choices on half the
+    pool and predicts the other half. If it reproduces them on held-out inputs
+    at least 95% of the time (``FastRouter``'s tolerance), the pool
+    calibration is refitted on every input where the two views agree (all of
+    them, not the confident half), which leaves out most of the inputs where
+    an over-confident expert misleads the scores; if not (a teacher or a
+    student that is often wrong), the first fit stays. The rule that decides
+    whether the pool moves the gate away from energy: with no labels, the pool
+    calibration is used when every expert has at least 50 pseudo-labels
+    (``MIN_POOL``); with labels, which neither fit reads, it is dropped if they
+    show that the uncalibrated scores route clearly more of them right (a sign
+    test at one standard deviation), and the second view's refit gives way to
+    the first fit if that one routes clearly more of them right; the pool
+    calibration is then refitted on the pseudo-labels and the labels together
+    and the refit kept if it routes clearly more held-out labelled samples
+    right; and a calibration fitted on the labels alone replaces either only if
+    it routes clearly more held-out labelled samples right.
+    ``docs/benchmarks.md`` has the evidence on six expert sets, and the choices
+    made on them.
 
     Where a pretrained correction is used: the one shipped with skgate is very
     small (its weights are at most 0.015 on standardised statistics), so with
@@ -213,8 +221,12 @@ class UniversalGate(BaseGate):
     pool_report_ : dict
         How the pool was used: ``pool_size``, ``pseudo_labels`` (per expert),
         ``level`` (the calibration fitted on them), ``used``, the ``reason``
-        when it was not, with labels ``labelled_routing`` (with and without
-        it), and ``semi_supervised`` when the refit with the labels was kept.
+        when it was not, ``second_view`` (the student's ``fidelity`` to the
+        pool calibration's confident choices, its ``agreement`` on every
+        input, whether the refit on the agreeing inputs is ``used``, and the
+        ``reason`` when not), with labels ``labelled_routing`` (with and
+        without it), and ``semi_supervised`` when the refit with the labels
+        was kept.
     n_experts_ : int
         Number of experts, set only when a calibration binds the gate to them.
 
@@ -492,54 +504,77 @@ class UniversalGate(BaseGate):
         uncalibrated scores choose an expert for each; the more confident half of the
         inputs each expert is chosen for (by the margin of its score over the
         runner-up) are its pseudo-labels, and the ``pool_calibration`` level (penalised
-        toward the identity) is fitted on them. It is used
-        only if every expert has at least ``MIN_POOL`` pseudo-labels, and not if the
-        labelled samples, which it never saw, show that the uncalibrated scores route
-        clearly more of them right (a sign test at one standard deviation).
+        toward the identity) is fitted on them. It is used only if every expert has at
+        least ``MIN_POOL`` pseudo-labels. When the activations are read, a second view
+        checks it (:func:`~skgate.gates._universal_pool.second_view`): if a student on
+        the activations reproduces its confident choices, it is refitted on the inputs
+        where the two agree. Labelled samples, which neither fit reads, then test it: it
+        is dropped if the uncalibrated scores route clearly more of them right (a sign
+        test at one standard deviation), and the refit gives way to the first fit if
+        that one routes clearly more of them right.
 
         Returns whether it routes each labelled sample right (None without labels, or
-        when it is not used) and its pseudo-labels: the confident rows and every row's
-        chosen expert (None when it is not used).
+        when it is not used) and its pseudo-labels: the rows it was fitted on and every
+        row's expert (None when it is not used).
         """
-        scores = inputs["scores"].numpy()
-        chosen = scores.argmax(axis=1)
-        top2 = np.sort(scores, axis=1)[:, -2:] if scores.shape[1] > 1 else scores
-        margin = top2[:, -1] - top2[:, 0]
-        confident = np.zeros(len(scores), bool)
-        counts = np.zeros(scores.shape[1], int)
-        for k in range(scores.shape[1]):
-            mine = np.flatnonzero(chosen == k)
-            if len(mine):
-                keep = mine[margin[mine] >= np.median(margin[mine])]
-                confident[keep] = True
-                counts[k] = len(keep)
-        report = {"pool_size": len(scores), "pseudo_labels": counts.tolist()}
-        if scores.shape[1] < 2 or counts.min() < MIN_POOL:
+        n_experts = inputs["scores"].shape[1]
+        chosen, confident, counts = confident_half(inputs["scores"].numpy())
+        report = {"pool_size": len(chosen), "pseudo_labels": counts.tolist()}
+        if n_experts < 2 or counts.min() < MIN_POOL:
             report["used"] = False
             report["reason"] = (f"too small: every expert needs {MIN_POOL} pseudo-labels, "
                                 f"the fewest had {int(counts.min())}")
             self._set_pool(None, report)
             return None, None
-        pseudo = one_hot(chosen, scores.shape[1]).astype(bool)
         report["level"] = self._pool_level(inputs)
-        module = self._fit_calibration(report["level"], inputs, pseudo,
-                                       rows=np.flatnonzero(confident))
-        if owners is not None:
-            rows = np.flatnonzero(labelled)
+
+        def fit_on(rows, experts):  # (rows, pseudo-labels of every row, calibration)
+            pseudo = one_hot(experts, n_experts).astype(bool)
+            return rows, pseudo, self._fit_calibration(report["level"], inputs, pseudo, rows=rows)
+
+        fits = [fit_on(np.flatnonzero(confident), chosen)]
+        if inputs["acts"] is not None:
             with torch.no_grad():
-                pooled = module(_rows(inputs, rows)).numpy().argmax(axis=1)
-            plain_hits = owners[np.arange(len(rows)), chosen[rows]].astype(float)
-            pool_hits = owners[np.arange(len(rows)), pooled].astype(float)
+                taught = fits[0][2](inputs).numpy()
+            agree, report["second_view"] = second_view(
+                [a.numpy() for a in inputs["acts"]], taught, self._seed())
+            taught = taught.argmax(axis=1)
+            if agree is not None and np.bincount(
+                    taught[agree], minlength=n_experts).min() < MIN_POOL:
+                agree = None
+                report["second_view"].update(used=False, reason=(
+                    f"fewer than {MIN_POOL} inputs of an expert where the two views agree"))
+            if agree is not None:
+                fits.append(fit_on(np.flatnonzero(agree), taught))
+        rows, pseudo, module = fits[-1]
+        pool_hits = None
+        if owners is not None:
+            labelled_rows = np.flatnonzero(labelled)
+            subset = _rows(inputs, labelled_rows)
+
+            def hits(fit):
+                with torch.no_grad():
+                    routed = fit[2](subset).numpy().argmax(axis=1)
+                return owners[np.arange(len(labelled_rows)), routed].astype(float)
+
+            plain_hits = owners[np.arange(len(labelled_rows)), chosen[labelled_rows]]
+            pool_hits = hits(fits[-1])
             report["labelled_routing"] = {"none": float(plain_hits.mean()),
                                           "pool": float(pool_hits.mean())}
-            if clearly_better(plain_hits, pool_hits, sigmas=1.0):
+            first = hits(fits[0]) if len(fits) > 1 else pool_hits
+            if clearly_better(first, pool_hits):  # the second view is refuted
+                report["second_view"].update(used=False, reason=(
+                    "the labelled samples route clearly better without it"))
+                (rows, pseudo, module), pool_hits = fits[0], first
+                report["labelled_routing"]["pool"] = float(pool_hits.mean())
+            if clearly_better(plain_hits.astype(float), pool_hits, sigmas=1.0):
                 report["used"] = False
                 report["reason"] = "the labelled samples route clearly better without it"
                 self._set_pool(None, report)
                 return None, None
         report["used"] = True
         self._set_pool(module, report)
-        return (None if owners is None else pool_hits), (np.flatnonzero(confident), pseudo)
+        return pool_hits, (rows, pseudo)
 
     def _semi_supervised(self, inputs, labelled_rows, owners, pool_right, pseudo_labels):
         """The pool calibration refitted on its pseudo-labels and the labels together, kept

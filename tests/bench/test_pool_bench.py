@@ -50,3 +50,26 @@ def test_the_pool_on_real_data():
     energy = routing[0, "energy"]
     assert routing[0, "UniversalGate() + pool"] > energy + 0.05
     assert routing[5, "UniversalGate() + pool"] > energy + 0.05
+
+
+def test_merge_lets_a_later_run_replace_some_gates_rows(tmp_path):
+    import json
+
+    from skgate.bench._pool import merge_pool_runs
+
+    def row(seed, gate, routing):
+        return {"problem": "p", "seed": seed, "k": 0, "gate": gate, "routing": routing}
+
+    first = {"pool": [row(0, "energy", 0.8), row(0, "UniversalGate() + pool", 0.85)],
+             "seeds": [0]}
+    second = {"pool": [row(1, "energy", 0.7)], "seeds": [1]}
+    rerun = {"pool": [row(0, "energy", 0.8), row(0, "UniversalGate() + pool", 0.9)],
+             "seeds": [0]}
+    paths = []
+    for i, part in enumerate((first, second, rerun)):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(part))
+    merged = merge_pool_runs(paths)
+    assert merged["seeds"] == [0, 1]
+    assert [(r["seed"], r["gate"], r["routing"]) for r in merged["pool"]] == [
+        (0, "energy", 0.8), (0, "UniversalGate() + pool", 0.9), (1, "energy", 0.7)]
