@@ -127,7 +127,9 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         "gate": [HasMethods(["fit", "route_proba"]), None],
         "gate_split": [Interval(Real, 0, 1, closed="neither"), None],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
+        # joblib's: -1 is every core, -2 all but one...; 0 has no meaning
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -169,11 +171,16 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
     def _check_experts(self):
         if len(self.experts) == 0:
             raise ValueError("experts is empty: a MixtureOfExperts needs at least one expert.")
-        for item in self.experts:
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+        for position, item in enumerate(self.experts):
+            if not (isinstance(item, tuple) and len(item) == 2):
                 raise TypeError(
                     "experts must be a list of (name, Expert) tuples, got an item of type "
                     f"{type(item).__name__}."
+                )
+            if not isinstance(item[0], str):
+                raise TypeError(
+                    f"Expert names must be strings; the expert at position {position} is "
+                    f"named {item[0]!r} of type {type(item[0]).__name__}."
                 )
         names = [name for name, _ in self.experts]
         duplicates = sorted({name for name in names if names.count(name) > 1})

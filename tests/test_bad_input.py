@@ -61,6 +61,27 @@ class _ThreeColumns(torch.nn.Module):
         return self.linear(x)
 
 
+class _FailsOnThirdBatch(torch.nn.Module):
+    """A linear layer that raises on its third call."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 2)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("the module's own bug")
+        return self.linear(x)
+
+
+def _third_batch_fails():
+    expert = Expert.from_pretrained(_FailsOnThirdBatch(), classes=[0, 1],
+                                    iterator_valid__batch_size=40)
+    return MixtureOfExperts([("a", expert)]).fit(X).predict(X)
+
+
 def _bad_file(tmp_path, content):
     path = tmp_path / "correction.json"
     path.write_text(content)
@@ -83,8 +104,17 @@ CASES = [
      lambda: MixtureOfExperts([("lr", LogisticRegression())]).fit(X, Y)),
     ("frozen expert without a trained module", ValueError, "holds no trained module",
      lambda: MixtureOfExperts([("a", Expert(MLP, classes=[0, 1], frozen=True))]).fit(X, Y)),
+    ("expert named by a number", TypeError,
+     "Expert names must be strings; the expert at position 0 is named 3 of type int",
+     lambda: MixtureOfExperts([(3, slice_expert(6, 0, [0, 1]))]).fit(X, Y)),
     ("expert listing a class twice", ValueError, "lists a class twice",
      lambda: MixtureOfExperts([("a", slice_expert(6, 0, [0, 0]))]).fit(X)),
+    ("expert whose classes are tuples", ValueError,
+     r"Expert 'a' has classes of shape \(2, 2\): each class must be one label",
+     lambda: MixtureOfExperts([("a", slice_expert(6, 0, [(0, 1), (2, 3)]))]).fit(X)),
+    ("expert with a None class", TypeError,
+     "Expert 'a' has the class None of type NoneType; labels must be numbers or strings",
+     lambda: MixtureOfExperts([("a", slice_expert(6, 0, [None, 1]))]).fit(X)),
     ("experts mixing number and string labels", TypeError, "mix label types",
      lambda: MixtureOfExperts([("a", slice_expert(6, 0, [0, 1])),
                                ("b", slice_expert(6, 2, ["x", "y"]))]).fit(X)),
@@ -101,6 +131,10 @@ CASES = [
      lambda: MixtureOfExperts([("nan", _nan_expert())]).fit(X)),
     ("expert that cannot read the input", ValueError, "Expert 'a' could not process the input",
      lambda: MixtureOfExperts([("a", slice_expert(9, 0, [0, 1]))]).fit(X)),
+    ("expert module that fails on a later batch", RuntimeError,
+     r"Expert 'a' failed on batch 2 \(of 40 samples, after 1 that went through\), which raised RuntimeError: the module's own bug\. The "
+     "input's format is not the problem",
+     _third_batch_fails),
     # -- fit's X and y --
     ("NaN in X", ValueError, "Input X contains NaN",
      lambda: MixtureOfExperts(_frozen()).fit(np.where(X > 2, np.nan, X), Y)),
@@ -145,6 +179,10 @@ CASES = [
      lambda: MixtureOfExperts(_frozen(), gate_split=1.5).fit(X, Y)),
     ("chunk_size 0", InvalidParameterError, "The 'chunk_size' parameter",
      lambda: MixtureOfExperts(_frozen(), chunk_size=0).fit(X, Y)),
+    ("chunk_size True", InvalidParameterError, "The 'chunk_size' parameter",
+     lambda: MixtureOfExperts(_frozen(), chunk_size=True).fit(X, Y)),
+    ("n_jobs 0", InvalidParameterError, "The 'n_jobs' parameter",
+     lambda: MixtureOfExperts(_frozen(), n_jobs=0).fit(X, Y)),
     ("unknown statistic", InvalidParameterError, "The 'statistic' parameter",
      lambda: _fitted(NaiveConcatGate(statistic="bogus"))),
     ("PAN hidden layer of width 0", ValueError, "hidden_layer_sizes must hold positive integers",

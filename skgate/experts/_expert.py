@@ -21,6 +21,10 @@ from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 PENULTIMATE = "penultimate"
 
 
+class LaterBatchError(RuntimeError):
+    """A module failed on a batch after the earlier batches of the same pass went through."""
+
+
 def shareable_batch(chunk, writable=True):
     """``chunk`` as a float32 array that ``torch.from_numpy`` can share: copied when it has
     another dtype, is read-only (``writable`` False) or runs backwards (negative strides,
@@ -357,10 +361,21 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
 
     def _array_forward_iter(self, X, batch_size=None, rows=None):
         """The module's outputs over consecutive batches of the array ``X`` (or of
-        ``X[rows]``; fast path, call ``_start_inference`` first)."""
-        for batch in self._batches(X, batch_size, rows):
-            with torch.inference_mode():
-                out = self.infer(batch)
+        ``X[rows]``; fast path, call ``_start_inference`` first).
+
+        A module that fails after earlier batches went through raises ``LaterBatchError``:
+        the input's format is not what went wrong."""
+        for index, batch in enumerate(self._batches(X, batch_size, rows)):
+            try:
+                with torch.inference_mode():
+                    out = self.infer(batch)
+            except (RuntimeError, ValueError) as exc:
+                if index == 0 or isinstance(exc, torch.OutOfMemoryError):
+                    raise
+                raise LaterBatchError(
+                    f"batch {index + 1} (of {len(batch)} samples, after {index} that went "
+                    f"through), which raised {type(exc).__name__}: {str(exc).rstrip('.')}"
+                ) from exc
             yield out  # outside inference mode: the caller's code between batches is not in it
 
     @contextmanager

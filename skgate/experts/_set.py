@@ -3,17 +3,32 @@
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from numbers import Number
 
 import numpy as np
+import torch
 from joblib import effective_n_jobs
 from scipy.special import softmax
 
 from ..utils._labels import encode_labels
-from ._expert import shareable_batch
+from ._expert import LaterBatchError, shareable_batch
 
 
 def _label_kind(classes):
     return "number" if classes.dtype.kind in "biuf" else "string"
+
+
+def _check_classes(name, classes):
+    """Each of an expert's classes is one label: a number or a string."""
+    if classes.ndim != 1:
+        raise ValueError(
+            f"Expert {name!r} has classes of shape {classes.shape}: each class must be one "
+            "label (a number or a string), not a tuple or a list.")
+    for label in classes.tolist():
+        if not isinstance(label, (Number, str)):
+            raise TypeError(
+                f"Expert {name!r} has the class {label!r} of type {type(label).__name__}; "
+                "labels must be numbers or strings.")
 
 
 class ExpertOutputs:
@@ -182,6 +197,7 @@ class ExpertSet:
         self.experts = [expert for _, expert in named_experts]
         expert_classes = [np.asarray(e.classes_) for e in self.experts]
         for name, classes in zip(self.names, expert_classes):
+            _check_classes(name, classes)
             if len(np.unique(classes)) != len(classes):
                 raise ValueError(
                     f"Expert {name!r} lists a class twice in {classes.tolist()}; each output "
@@ -279,6 +295,13 @@ class ExpertSet:
         """Name expert ``k`` and the input's shape in an error of its forward pass."""
         try:
             yield
+        except torch.OutOfMemoryError:
+            raise  # for the caller that shrinks its batches
+        except LaterBatchError as exc:
+            raise RuntimeError(
+                f"Expert {self.names[k]!r} failed on {exc}. The input's format is not the "
+                "problem (earlier batches of it went through): the module itself raised."
+            ) from exc.__cause__
         except (RuntimeError, ValueError) as exc:
             raise ValueError(
                 f"Expert {self.names[k]!r} could not process the input of shape "

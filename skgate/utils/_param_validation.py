@@ -10,7 +10,8 @@ object with ``is_satisfied_by``).
 
 Copied from scikit-learn 1.9.1 (``sklearn/utils/_param_validation.py``,
 ``sklearn/base.py``, ``sklearn/utils/validation.py``), with changes: fewer constraints,
-no ``validate_params`` decorator, foreign constraints accepted.
+no ``validate_params`` decorator, foreign constraints accepted, and an ``Interval`` does
+not take a bool (``chunk_size=True`` is a mistake, not a chunk of one).
 
 scikit-learn's license:
 
@@ -256,8 +257,8 @@ class Interval(_Constraint):
         return True
 
     def is_satisfied_by(self, val):
-        if not isinstance(val, self.type):
-            return False
+        if not isinstance(val, self.type) or isinstance(val, (bool, np.bool_)):
+            return False  # a bool is not a number here (scikit-learn takes True for 1)
         return val in self
 
     def __str__(self):
