@@ -422,8 +422,9 @@ class UniversalGate(BaseGate):
         self.statistics_ = () if correction is None else tuple(correction["statistics"])
         self._shared = None
         if correction is not None:
-            net = _correction_net(correction["kind"], len(self.statistics_),
-                                  max(correction["hidden_units"], 1)).double()
+            with torch_seeded(0):  # its weights are replaced: the user's generator is not moved
+                net = _correction_net(correction["kind"], len(self.statistics_),
+                                      max(correction["hidden_units"], 1)).double()
             net.load_state_dict({k: torch.as_tensor(v) for k, v in correction["state"].items()})
             self._shared = net.requires_grad_(False)
 

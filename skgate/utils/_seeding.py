@@ -81,4 +81,9 @@ class RNGSafeIterators:
     """
 
     def get_iterator(self, dataset, training=False):
-        return _LockedIterable(super().get_iterator(dataset, training=training))
+        loader = super().get_iterator(dataset, training=training)
+        if not training and getattr(loader, "generator", True) is None:
+            # the base seed of a prediction iterator comes from a generator of its own:
+            # predict does not move the user's global random state
+            loader.generator = torch.Generator()
+        return _LockedIterable(loader)
