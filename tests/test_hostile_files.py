@@ -506,3 +506,14 @@ def test_a_trained_expert_still_round_trips(tmp_path):
     assert all(any(p is q for q in parameters)
                for p in loaded.optimizer_.param_groups[0]["params"])
 
+
+def test_a_gate_whose_weights_became_non_finite_raises():
+    # not from a file (load refuses those): a fitted soft gate whose weights are NaN
+    moe = MixtureOfExperts(_linear_experts(), gate=SoftMoE(
+        "mlp", hidden_units=4, max_epochs=1, random_state=0)).fit(X, Y)
+    with torch.no_grad():
+        for parameter in moe.gate_.net_.module_.gate.parameters():
+            parameter.fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"SoftMoE returned non-finite routing weights "
+                                         r"\(NaN or infinity\) for 90 of 90 samples"):
+        moe.route_proba(X)
