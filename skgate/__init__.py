@@ -2,7 +2,16 @@
 
 from . import exceptions
 from ._moe import MixtureOfExperts
-from ._persistence import TRUSTED_TYPES, UntrustedTypeError, load, save, untrusted_types
+from ._persistence import (
+    MAX_LOAD_BYTES,
+    TRUSTED_TYPES,
+    FileTooLargeError,
+    MalformedFileError,
+    UntrustedTypeError,
+    load,
+    save,
+    untrusted_types,
+)
 from .experts import Expert
 
 __version__ = "0.1.0"
@@ -15,6 +24,9 @@ __all__ = [
     "load",
     "untrusted_types",
     "UntrustedTypeError",
+    "MalformedFileError",
+    "FileTooLargeError",
+    "MAX_LOAD_BYTES",
     "TRUSTED_TYPES",
     "__version__",
 ]

@@ -5,8 +5,10 @@ problem, and ``test_the_docs_table_lists_every_case`` keeps the table in step: e
 case id is a row there, with the same error type and the message fragment checked here.
 """
 
+import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
-from skgate import Expert, MixtureOfExperts
+import skgate
+from skgate import Expert, FileTooLargeError, MalformedFileError, MixtureOfExperts
 from skgate.gates import (
     AugmentedGate,
     FastRouter,
@@ -26,7 +29,7 @@ from skgate.gates import (
     load_correction,
 )
 from skgate.metrics import routing_accuracy
-from skgate.models import MLP
+from skgate.models import MLP, LeNet5
 from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
 
@@ -82,10 +85,66 @@ def _third_batch_fails():
     return MixtureOfExperts([("a", expert)]).fit(X).predict(X)
 
 
-def _bad_file(tmp_path, content):
-    path = tmp_path / "correction.json"
+def _bad_file(tmp_path, content, name="correction.json"):
+    path = tmp_path / name
     path.write_text(content)
     return path
+
+
+def _saved(edit=None, name="model.skgate", expert=None):
+    """A small saved mixture (or ``expert``), its description changed by ``edit``."""
+    torch.manual_seed(0)
+    if expert is None:
+        expert = MixtureOfExperts(
+            [("a", Expert.from_pretrained(torch.nn.Linear(6, 2), classes=[0, 1]))]).fit(X)
+    path = pytest.tmp_path / name
+    skgate.save(expert, path)
+    if edit is not None:
+        with zipfile.ZipFile(path) as archive:
+            members = {n: archive.read(n) for n in archive.namelist()}
+        document = json.loads(members["skgate.json"])
+        edit(document, members)
+        members["skgate.json"] = json.dumps(document).encode()
+        with zipfile.ZipFile(path, "w") as archive:
+            for key, content in members.items():
+                archive.writestr(key, content)
+    return path
+
+
+def _truncated():
+    path = _saved()
+    path.write_bytes(path.read_bytes()[:-100])
+    return path
+
+
+def _nan_weights(document, members):
+    tensors = torch.load(io.BytesIO(members["tensors.pt"]), weights_only=True)
+    payload = io.BytesIO()
+    torch.save({k: torch.full_like(v, float("nan")) for k, v in tensors.items()}, payload)
+    members["tensors.pt"] = payload.getvalue()
+
+
+def _hook(document, members):
+    module = document["root"]["state"]["experts"][0]["$tuple"][1]["params"]["module"]
+    module["state"]["_forward_pre_hooks"] = {"$dict": [[0, {"$global": "builtins.print"}]]}
+
+
+def _lenet_classes(document, members):
+    document["root"]["params"]["module__n_classes"] = 5_000_000
+
+
+def _lenet():
+    return Expert(LeNet5, module__n_classes=10, module__input_size=28, verbose=0).initialize()
+
+
+def _correction(hidden_units):
+    n, h = 3, 2
+    return _bad_file(pytest.tmp_path, json.dumps({
+        "format": "skgate.UniversalGate.correction", "version": 1,
+        "statistics": ["energy", "max_logit", "entropy_ratio"], "kind": "mlp",
+        "hidden_units": hidden_units, "feature_mean": [0.0] * n, "feature_scale": [1.0] * n,
+        "state": {"0.weight": [[0.0] * n] * h, "0.bias": [0.0] * h, "2.weight": [[0.0] * h],
+                  "2.bias": [0.0]}}))
 
 
 # (id, error type, message fragment, the call that must raise it)
@@ -231,10 +290,31 @@ CASES = [
      lambda: MixtureOfExperts(
          [*_frozen(), ("c", slice_expert(6, 4, [4, 5]))],
          gate=FrozenEstimator(_fitted(PANGate(features="logits", max_epochs=1)).gate_)).fit(X)),
-    ("a correction file that is not JSON", ValueError, "is not a skgate correction file",
+    ("a correction file that is not JSON", MalformedFileError, "is not a skgate correction file",
      lambda: load_correction(_bad_file(pytest.tmp_path, "\x80 not json"))),
-    ("a JSON file of another format", ValueError, "not a skgate correction file",
+    ("a JSON file of another format", MalformedFileError, "not a skgate correction file",
      lambda: load_correction(_bad_file(pytest.tmp_path, json.dumps({"format": "other"})))),
+    ("a correction file declaring more hidden units than its weights", MalformedFileError,
+     r"state\['0.weight'\] has shape \(2, 3\), but a mlp correction on 3 statistics with "
+     "20000000 hidden units needs", lambda: load_correction(_correction(20_000_000))),
+    # -- files for skgate.load --
+    ("a file that is not a zip archive", MalformedFileError,
+     "is not a file written by skgate.save",
+     lambda: skgate.load(_bad_file(pytest.tmp_path, "a pickle, or anything", "model.pkl"))),
+    ("a truncated file", MalformedFileError, "is not a file written by skgate.save",
+     lambda: skgate.load(_truncated())),
+    ("a description with a missing key", MalformedFileError,
+     r"is malformed: skgate.json, at root: KeyError: 'state'",
+     lambda: skgate.load(_saved(lambda d, m: d["root"].pop("state")))),
+    ("NaN weights", MalformedFileError, "holds non-finite values",
+     lambda: skgate.load(_saved(_nan_weights))),
+    ("a network's parameters that disagree with its weights", MalformedFileError,
+     r"the network's parameters build a module whose head.bias has shape \(5000000,\)",
+     lambda: skgate.load(_saved(_lenet_classes, expert=_lenet()))),
+    ("a torch hook in a file", MalformedFileError, "_forward_pre_hooks is not empty",
+     lambda: skgate.load(_saved(_hook))),
+    ("a file declaring more than max_bytes", FileTooLargeError,
+     "more than max_bytes", lambda: skgate.load(_saved(), max_bytes=2**16)),
     # -- metrics --
     ("routing accuracy with unknown labels", ValueError, r"\[9\]",
      lambda: routing_accuracy(_fitted(), X, np.where(Y == 0, 9, Y))),

@@ -13,11 +13,20 @@ A file written by :func:`save` is a zip archive holding
 :func:`load` reads the JSON first and refuses the file, before importing or creating
 anything, when it names a class or function outside the audited allowlist
 (:data:`TRUSTED_TYPES`) and the ``trusted`` argument. No pickle is ever executed: numpy
-reads without pickle and torch's ``weights_only`` unpickler only rebuilds tensors.
+reads without pickle and torch's ``weights_only`` unpickler only rebuilds tensors. Sizes are
+checked as declared before anything is inflated (at most :data:`MAX_LOAD_BYTES` by default);
+a malformed or corrupted file raises :class:`MalformedFileError`.
 """
 
-from ._allowlist import TRUSTED_TYPES, UntrustedTypeError
+from ._allowlist import (
+    MAX_LOAD_BYTES,
+    TRUSTED_TYPES,
+    FileTooLargeError,
+    MalformedFileError,
+    UntrustedTypeError,
+)
 from ._load import load, untrusted_types
 from ._save import save
 
-__all__ = ["save", "load", "untrusted_types", "UntrustedTypeError", "TRUSTED_TYPES"]
+__all__ = ["save", "load", "untrusted_types", "UntrustedTypeError", "MalformedFileError",
+           "FileTooLargeError", "TRUSTED_TYPES", "MAX_LOAD_BYTES"]

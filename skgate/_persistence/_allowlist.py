@@ -6,6 +6,16 @@ _FORMAT = "skgate-estimator"
 _VERSION = 1
 _JSON, _ARRAYS, _TENSORS = "skgate.json", "arrays.npz", "tensors.pt"
 
+MAX_LOAD_BYTES = 2**30
+"""The most memory, in bytes, that :func:`skgate.load` lets one file make it allocate.
+
+The limit is checked on the sizes the file declares, before anything is inflated: each
+entry of the archive, the arrays and the tensors (each set in total) may take at most this
+many bytes, and the JSON description at most a 64th of it (parsing JSON takes many times its
+size). 1 GiB by default; pass ``max_bytes=`` to :func:`skgate.load` for a larger model.
+"""
+_JSON_SHARE = 64
+
 
 class UntrustedTypeError(ValueError):
     """A file names types that :func:`skgate.load` was not told to trust.
@@ -44,6 +54,71 @@ class UntrustedTypeError(ValueError):
     def __init__(self, message, types=()):
         super().__init__(message)
         self.types = list(types)
+
+
+class MalformedFileError(ValueError):
+    """A file is not a well-formed file written by :func:`skgate.save`.
+
+    Raised by :func:`skgate.load`, :func:`skgate.untrusted_types` and, for correction
+    files, :func:`skgate.gates.load_correction` for every file that is not such a file, is
+    truncated, corrupted or edited into something ``save`` does not write: a broken zip
+    archive, JSON that does not describe an estimator, a missing or mistyped key, an array
+    or tensor whose declared size does not match its data, non-finite weights, a weight
+    whose shape disagrees with the network's parameters, non-empty torch hook
+    dictionaries. The message says where in the file the problem is.
+
+    It is separate from :class:`UntrustedTypeError` (a well-formed file that names classes
+    or functions you have not trusted, which ``trusted=`` resolves); both are
+    :class:`ValueError` subclasses, so ``except ValueError`` catches every refused file.
+
+    Attributes
+    ----------
+    where : str or None
+        Where in the file the problem was found (the entry, and the path in the
+        estimator tree or the key), when known.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import skgate
+    >>> from skgate import MalformedFileError
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.skgate")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"PK\x03\x04 not really a zip archive")
+    >>> try:
+    ...     skgate.load(path)
+    ... except MalformedFileError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, ValueError))
+    MalformedFileError True
+    """
+
+    def __init__(self, message, where=None):
+        super().__init__(message)
+        self.where = where
+
+
+class FileTooLargeError(ValueError):
+    """A file declares more data than ``max_bytes`` (:data:`skgate.MAX_LOAD_BYTES`).
+
+    Raised by :func:`skgate.load` before anything is inflated (a zip bomb is refused this
+    way). A :class:`ValueError`; pass a larger ``max_bytes`` to load a file you trust to be
+    this large.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> import skgate
+    >>> from skgate import Expert, FileTooLargeError
+    >>> path = os.path.join(tempfile.mkdtemp(), "expert.skgate")
+    >>> skgate.save(Expert.from_pretrained(torch.nn.Linear(4, 2), classes=[0, 1]), path)
+    >>> try:
+    ...     skgate.load(path, max_bytes=1024)
+    ... except FileTooLargeError as exc:
+    ...     print("refused:", "max_bytes" in str(exc))
+    refused: True
+    >>> skgate.load(path).classes_  # within the default, skgate.MAX_LOAD_BYTES
+    array([0, 1])
+    """
 
 
 # -- the audited allowlist ---------------------------------------------------------------

@@ -334,9 +334,24 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
         """Per-sample weights over the experts, shape ``(n_samples, n_experts)``.
 
         Rows sum to 1; hard gates return one-hot rows.
+
+        Raises
+        ------
+        ValueError
+            If the gate's weights are not finite (NaN or infinity), as for an
+            expert's non-finite outputs: a gate never routes on them silently.
         """
         check_is_fitted(self)
-        return self._route_proba(self._check_outputs(outputs, reset=False))
+        weights = self._route_proba(self._check_outputs(outputs, reset=False))
+        finite = np.isfinite(weights).all(axis=1)
+        if not finite.all():
+            raise ValueError(
+                f"{type(self).__name__} returned non-finite routing weights (NaN or "
+                f"infinity) for {np.count_nonzero(~finite)} of {len(finite)} samples (first: "
+                f"sample {np.flatnonzero(~finite)[0]}). Check the gate's weights, and the "
+                "input for extreme values."
+            )
+        return weights
 
     def predict_proba(self, outputs):
         """The mixture's probabilities: each expert's, in the union label space, weighted

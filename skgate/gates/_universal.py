@@ -22,7 +22,13 @@ from ._base import (
     unlabelled_samples,
 )
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
-from ._universal_io import PRETRAINED, _pretrained_path, load_correction, write_correction
+from ._universal_io import (
+    PRETRAINED,
+    _pretrained_path,
+    check_correction,
+    load_correction,
+    write_correction,
+)
 from ._universal_modules import (
     _Calibration,
     _correction_net,
@@ -422,6 +428,7 @@ class UniversalGate(BaseGate):
         self.statistics_ = () if correction is None else tuple(correction["statistics"])
         self._shared = None
         if correction is not None:
+            check_correction(correction)  # a file's hidden_units must match its weights
             with torch_seeded(0):  # its weights are replaced: the user's generator is not moved
                 net = _correction_net(correction["kind"], len(self.statistics_),
                                       max(correction["hidden_units"], 1)).double()

@@ -6,6 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .._persistence._allowlist import (
+    _JSON_SHARE,
+    MAX_LOAD_BYTES,
+    FileTooLargeError,
+    MalformedFileError,
+)
 from ._universal_features import UNIVERSAL_STATISTICS
 
 #: the correction shipped with skgate (see skgate/gates/_data/README.md)
@@ -28,8 +34,13 @@ def load_correction(path):
 
     Raises
     ------
-    ValueError
-        If the file is not such a JSON file (a pickle is refused, never executed).
+    MalformedFileError
+        If the file is not such a JSON file (a pickle is refused, never executed),
+        or a key is missing or malformed: the message names it. The weights must
+        be finite and of the shapes ``kind``, ``statistics`` and ``hidden_units``
+        declare, so that nothing is allocated beyond what the file holds.
+    FileTooLargeError
+        If the file is larger than ``skgate.MAX_LOAD_BYTES / 64`` (16 MiB).
 
     Examples
     --------
@@ -47,36 +58,117 @@ def load_correction(path):
     >>> correction["kind"], correction["statistics"] == gate.correction_["statistics"]
     ('linear', True)
     """
+    limit = MAX_LOAD_BYTES // _JSON_SHARE
+    size = Path(path).stat().st_size
+    if size > limit:
+        raise FileTooLargeError(
+            f"{path} holds {size} bytes, more than a correction file may "
+            f"(skgate.MAX_LOAD_BYTES / {_JSON_SHARE} = {limit}); a correction is a few kB."
+        )
     raw = Path(path).read_bytes()
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedFileError(
             f"{path} is not a skgate correction file: it is not JSON. skgate loads gate "
-            "weights only from JSON and never unpickles them."
+            "weights only from JSON and never unpickles them.", "the file"
         ) from None
     if not isinstance(data, dict) or data.get("format") != _FORMAT:
-        raise ValueError(f"{path} is JSON but not a skgate correction file ({_FORMAT!r}).")
-    statistics = tuple(data["statistics"])
+        raise MalformedFileError(
+            f"{path} is JSON but not a skgate correction file ({_FORMAT!r}).", "format")
+    missing = sorted({"statistics", "kind", "feature_mean", "feature_scale", "state"} - set(data))
+    if missing:
+        raise MalformedFileError(f"{path} is malformed: no key {missing[0]!r}.", missing[0])
+    statistics = data["statistics"]
+    if not isinstance(statistics, list) or not all(isinstance(s, str) for s in statistics):
+        raise MalformedFileError(
+            f"{path} is malformed: 'statistics' is not a list of names.", "statistics")
     unknown = sorted(set(statistics) - set(UNIVERSAL_STATISTICS))
     if unknown or data["kind"] not in ("linear", "mlp"):
-        raise ValueError(
-            f"{path}: unknown statistics {unknown} or kind {data['kind']!r}; this file needs "
-            "another version of skgate."
+        raise MalformedFileError(
+            f"{path}: unknown statistics {unknown} or kind {data['kind']!r:.100}; this file "
+            "needs another version of skgate.", "statistics" if unknown else "kind"
         )
-    state = {name: np.asarray(value, dtype=np.float64) for name, value in data["state"].items()}
-    arrays = [np.asarray(data["feature_mean"]), np.asarray(data["feature_scale"]), *state.values()]
-    if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise ValueError(f"{path} holds non-finite weights.")
-    return {
-        "statistics": statistics,
-        "kind": data["kind"],
-        "hidden_units": int(data.get("hidden_units", 0)),
-        "feature_mean": np.asarray(data["feature_mean"], dtype=np.float64),
-        "feature_scale": np.asarray(data["feature_scale"], dtype=np.float64),
-        "state": state,
-        "provenance": data.get("provenance", {}),
-    }
+    if not isinstance(data["state"], dict):
+        raise MalformedFileError(f"{path} is malformed: 'state' is not an object.", "state")
+    try:
+        correction = {
+            "statistics": tuple(statistics),
+            "kind": data["kind"],
+            "hidden_units": data.get("hidden_units", 0),
+            "feature_mean": _floats(data["feature_mean"], "feature_mean"),
+            "feature_scale": _floats(data["feature_scale"], "feature_scale"),
+            "state": {name: _floats(value, f"state[{name!r}]")
+                      for name, value in data["state"].items()},
+            "provenance": data.get("provenance", {}),
+        }
+        check_correction(correction)
+    except MalformedFileError as exc:
+        raise MalformedFileError(f"{path} is malformed: {exc}", exc.where) from None
+    correction["hidden_units"] = int(correction["hidden_units"])
+    return correction
+
+
+def _floats(value, where):
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise MalformedFileError(f"{where} is not an array of numbers.", where) from None
+    return array
+
+
+def check_correction(correction):
+    """Refuse a correction (from a file) whose weights are not finite or not of the shapes
+    its ``kind``, ``statistics`` and ``hidden_units`` declare (the correction network is
+    built from them: a file declaring 20 million hidden units must hold their weights).
+
+    Raises
+    ------
+    MalformedFileError
+        Naming the key (its ``where``); no path (the caller adds it).
+    """
+    if not isinstance(correction, dict):
+        raise MalformedFileError(f"the correction is a {type(correction).__name__}, not a "
+                                 "dict.", "correction")
+    statistics, kind = correction.get("statistics"), correction.get("kind")
+    if not isinstance(statistics, (list, tuple)) or not statistics or not all(
+        isinstance(s, str) and s in UNIVERSAL_STATISTICS for s in statistics
+    ):
+        raise MalformedFileError(f"statistics {statistics!r:.100} are not names of "
+                                 "UniversalGate's statistics.", "statistics")
+    if kind not in ("linear", "mlp"):
+        raise MalformedFileError(f"kind {kind!r:.100} is not 'linear' or 'mlp'.", "kind")
+    hidden = correction.get("hidden_units")
+    if not isinstance(hidden, (int, np.integer)) or isinstance(hidden, bool) or hidden < 0 or (
+        kind == "mlp" and hidden < 1
+    ):
+        raise MalformedFileError(f"hidden_units {hidden!r:.100} is not a number of units.",
+                                 "hidden_units")
+    n, h = len(statistics), int(hidden)
+    expected = {"feature_mean": (n,), "feature_scale": (n,)}
+    shapes = ({"weight": (1, n), "bias": (1,)} if kind == "linear" else
+              {"0.weight": (h, n), "0.bias": (h,), "2.weight": (1, h), "2.bias": (1,)})
+    state = correction.get("state")
+    if not isinstance(state, dict) or set(state) != set(shapes):
+        keys = sorted(state) if isinstance(state, dict) else state
+        raise MalformedFileError(f"state holds {keys!r:.200}; a {kind} correction holds "
+                                 f"{sorted(shapes)}.", "state")
+    expected.update({f"state[{k!r}]": v for k, v in shapes.items()})
+    arrays = {"feature_mean": correction.get("feature_mean"),
+              "feature_scale": correction.get("feature_scale"),
+              **{f"state[{k!r}]": v for k, v in state.items()}}
+    for where, shape in expected.items():
+        array = arrays[where]
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+            raise MalformedFileError(f"{where} is not an array of numbers.", where)
+        if array.shape != shape:
+            raise MalformedFileError(
+                f"{where} has shape {array.shape}, but a {kind} correction on {n} statistics"
+                + (f" with {h} hidden units" if kind == "mlp" else "")
+                + f" needs {shape}.", where)
+        if not np.all(np.isfinite(array)):
+            raise MalformedFileError(f"{where} holds non-finite weights (NaN or infinity).",
+                                     where)
 
 
 def _pretrained_path():

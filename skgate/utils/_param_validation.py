@@ -11,7 +11,8 @@ object with ``is_satisfied_by``).
 Copied from scikit-learn 1.9.1 (``sklearn/utils/_param_validation.py``,
 ``sklearn/base.py``, ``sklearn/utils/validation.py``), with changes: fewer constraints,
 no ``validate_params`` decorator, foreign constraints accepted, and an ``Interval`` does
-not take a bool (``chunk_size=True`` is a mistake, not a chunk of one).
+not take a bool (``chunk_size=True`` is a mistake, not a chunk of one), and
+``StrOptions`` lists its options sorted (the same message in every run).
 
 scikit-learn's license:
 
@@ -188,7 +189,7 @@ class StrOptions(_Constraint):
         return isinstance(val, self.type) and val in self.options
 
     def __str__(self):
-        options_str = f"{', '.join([f'{o!r}' for o in self.options])}"
+        options_str = f"{', '.join([f'{o!r}' for o in sorted(self.options)])}"  # stable
         return f"a {_type_name(self.type)} among {{{options_str}}}"
 
 
