@@ -422,3 +422,22 @@ def test_predict_and_route_keep_one_chunk_of_probabilities_not_all_of_them():
         assert peak < 2_000_000, (method, peak)
     np.testing.assert_array_equal(moe.predict(X), expected)
     np.testing.assert_array_equal(result, moe.route_proba(X).argmax(axis=1))
+
+
+class _OutOfMemory(torch.nn.Module):
+    """Runs out of (simulated) device memory on every batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+
+def test_out_of_memory_reaches_the_caller_unchanged():
+    # code that catches torch.OutOfMemoryError to shrink its batches must see it
+    X = np.zeros((10, 6), dtype=np.float32)
+    moe = MixtureOfExperts([("a", Expert.from_pretrained(_OutOfMemory(), classes=[0, 1]))])
+    with pytest.raises(torch.OutOfMemoryError, match="simulated"):
+        moe.fit(X).predict(X)

@@ -18,6 +18,7 @@ import torch
 from sklearn.utils import Bunch
 
 from ..exceptions import SkgateWarning
+from ..utils._seeding import torch_seeded
 from ._allowlist import (
     _ARRAYS,
     _FORMAT,
@@ -568,7 +569,9 @@ class _Decoder:
         object.__setattr__(net, "frozen", False)  # Expert refuses set_params once frozen
         object.__setattr__(net, "device", None)  # skorch leaves None-device modules in place
         try:
-            with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            # under the package's seeding lock: a seeded fit in another thread draws
+            # nothing from the generators in between
+            with torch_seeded(0), torch.device("meta"):
                 net.initialize()
         finally:
             object.__setattr__(net, "device", device)
