@@ -28,6 +28,16 @@ Expert sets for a gate that must work on experts it never saw
 - ``"three_experts"``: LeNet-5 on MNIST digits 0-4, an MLP on digits 5-9 and
   LeNet-5 on CIFAR-10 (labels + 10); data and mixture input as in B.
 
+Held-out expert sets (:data:`HELDOUT_PROBLEMS`), same protocol, added after the pool's
+settings were chosen on the six above, to test them on sets no setting was chosen on:
+
+- ``"mnist_even_odd"``: an MLP on the even digits and a LeNet-5 on the odd ones of
+  ``mnist_train20k``; as ``mlp_lenet_mnist`` otherwise.
+- ``"cifar_vehicles_animals"``: a SmallResNet on CIFAR-10's vehicles (classes 0, 1, 8,
+  9) and a LeNet-5 on its animals (2-7); as ``cifar10_split`` otherwise.
+- ``"four_experts"``: LeNet-5 on MNIST digits 0-4, an MLP on 5-9, LeNet-5 on CIFAR-10
+  classes 0-4 and a SmallResNet on 5-9 (labels + 10); data and input as in B.
+
 Every expert sees the mixture's input through its ``input_transform``: LeNet-5
 on MNIST through ``mnist_transform(32)`` (grey, 28 -> 32 zero-padding), the MLP
 through ``mnist_transform(28)`` (grey; in a 32 x 32 mixture the centre crop to 28
@@ -53,6 +63,8 @@ PROBLEMS = ("disjoint_mnist", "mnist_cifar10")
 #: expert sets for benchmarking a gate on experts it never saw; not in :data:`PROBLEMS`,
 #: which the paper's benches iterate over
 TRANSFER_PROBLEMS = ("mlp_lenet_mnist", "mnist_3_7", "cifar10_split", "three_experts")
+#: expert sets on which no setting of the pool was chosen (``bench universal --pool --heldout``)
+HELDOUT_PROBLEMS = ("mnist_even_odd", "cifar_vehicles_animals", "four_experts")
 #: training epochs of an expert that ``max_epochs`` (given as a dict) does not name
 DEFAULT_EPOCHS = 10
 _MNIST = ("mnist_train20k", "mnist_test")
@@ -150,8 +162,22 @@ def _specs(name):
             ("mlp_mnist_5_9", partial(mlp_expert, range(5, 10))),
             ("lenet_cifar10", partial(lenet_expert, range(10, 20), **cifar_lenet)),
         ]
-    raise ValueError(
-        f"Unknown problem {name!r}; expected one of {PROBLEMS + TRANSFER_PROBLEMS}.")
+    if name == "mnist_even_odd":
+        return [_MNIST], [("mlp_even", partial(mlp_expert, [0, 2, 4, 6, 8])),
+                          ("lenet_odd", partial(lenet_expert, [1, 3, 5, 7, 9]))]
+    if name == "cifar_vehicles_animals":
+        return [_CIFAR10], [("resnet_vehicles", partial(resnet_expert, [0, 1, 8, 9])),
+                            ("lenet_animals", partial(lenet_expert, range(2, 8), **cifar_lenet))]
+    if name == "four_experts":
+        return [_MNIST, _CIFAR10], [
+            ("lenet_mnist_0_4", partial(lenet_expert, range(5),
+                                        input_transform=mnist_transform(32))),
+            ("mlp_mnist_5_9", partial(mlp_expert, range(5, 10))),
+            ("lenet_cifar10_0_4", partial(lenet_expert, range(10, 15), **cifar_lenet)),
+            ("resnet_cifar10_5_9", partial(resnet_expert, range(15, 20))),
+        ]
+    raise ValueError(f"Unknown problem {name!r}; expected one of "
+                     f"{PROBLEMS + TRANSFER_PROBLEMS + HELDOUT_PROBLEMS}.")
 
 
 def _epochs(max_epochs, names, problem):
@@ -227,7 +253,7 @@ def trained_experts(problem, *, cache_dir=None, return_train_s=False):
     so every table of one seed uses the very same experts. The cache
     (:func:`cache_file`, in ``cache_dir``, default the ``SKGATE_CACHE_DIR`` environment
     variable) holds the modules' state dicts, keyed by problem, seed and number of epochs;
-    for :data:`TRANSFER_PROBLEMS` also each expert's training time.
+    for the sets other than :data:`PROBLEMS` also each expert's training time.
 
     With ``return_train_s=True``, also returns a dict: expert name -> training time in
     seconds (the sum of its epochs' durations), None where unknown (a cache file of
@@ -247,6 +273,6 @@ def trained_experts(problem, *, cache_dir=None, return_train_s=False):
         train_s = {name: float(np.sum(expert.history_[:, "dur"]))
                    for (name, _), expert in zip(problem.experts, moe.experts_)}
         save_modules(path, [name for name, _ in problem.experts], modules,
-                     train_s if problem.name in TRANSFER_PROBLEMS else None)
+                     train_s if problem.name not in PROBLEMS else None)
     experts = frozen_experts(problem.experts, modules)
     return (experts, train_s) if return_train_s else experts

@@ -6,6 +6,7 @@ import torch
 
 from skgate import Expert
 from skgate.bench._problems import (
+    HELDOUT_PROBLEMS,
     PROBLEMS,
     TRANSFER_PROBLEMS,
     cache_file,
@@ -27,6 +28,15 @@ EXPECTED = {
     "three_experts": ({"lenet_mnist_0_4": (LeNet5, range(5)),
                        "mlp_mnist_5_9": (MLP, range(5, 10)),
                        "lenet_cifar10": (LeNet5, range(10, 20))}, (3, 32, 32)),
+    # the held-out sets
+    "mnist_even_odd": ({"mlp_even": (MLP, range(0, 10, 2)), "lenet_odd": (LeNet5, range(1, 10, 2))},
+                       (1, 28, 28)),
+    "cifar_vehicles_animals": ({"resnet_vehicles": (SmallResNet, [0, 1, 8, 9]),
+                                "lenet_animals": (LeNet5, range(2, 8))}, (3, 32, 32)),
+    "four_experts": ({"lenet_mnist_0_4": (LeNet5, range(5)),
+                      "mlp_mnist_5_9": (MLP, range(5, 10)),
+                      "lenet_cifar10_0_4": (LeNet5, range(10, 15)),
+                      "resnet_cifar10_5_9": (SmallResNet, range(15, 20))}, (3, 32, 32)),
 }
 
 
@@ -52,11 +62,12 @@ def _untrained(problem):
 
 def test_transfer_problems_are_separate_from_the_paper_problems():
     assert PROBLEMS == ("disjoint_mnist", "mnist_cifar10")
-    assert set(TRANSFER_PROBLEMS) == set(EXPECTED)
+    assert set(TRANSFER_PROBLEMS + HELDOUT_PROBLEMS) == set(EXPECTED)
     assert not set(PROBLEMS) & set(TRANSFER_PROBLEMS)
+    assert not set(PROBLEMS + TRANSFER_PROBLEMS) & set(HELDOUT_PROBLEMS)
 
 
-@pytest.mark.parametrize("name", TRANSFER_PROBLEMS)
+@pytest.mark.parametrize("name", TRANSFER_PROBLEMS + HELDOUT_PROBLEMS)
 def test_transfer_problem_experts_labels_and_shapes(name, data_dir):
     experts, sample_shape = EXPECTED[name]
     problem = make_problem(name, 3, data_dir=data_dir, max_epochs=2)
@@ -67,7 +78,7 @@ def test_transfer_problem_experts_labels_and_shapes(name, data_dir):
         assert expert.classes == list(classes)
         assert (expert.random_state, expert.max_epochs) == (3, 2)
         assert isinstance(expert.initialize().module_, module)
-    n_sources = 2 if name == "three_experts" else 1
+    n_sources = 2 if name in ("three_experts", "four_experts") else 1
     for X, y, per_class in ((problem.X_train, problem.y_train, 8),
                             (problem.X_gate, problem.y_gate, 2),
                             (problem.X_test, problem.y_test, N_TEST)):
