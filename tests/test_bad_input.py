@@ -26,6 +26,7 @@ from skgate.gates import (
     NaiveConcatGate,
     PANGate,
     SoftMoE,
+    UniversalGate,
     load_correction,
 )
 from skgate.metrics import routing_accuracy
@@ -83,6 +84,17 @@ def _third_batch_fails():
     expert = Expert.from_pretrained(_FailsOnThirdBatch(), classes=[0, 1],
                                     iterator_valid__batch_size=40)
     return MixtureOfExperts([("a", expert)]).fit(X).predict(X)
+
+
+def _calibrated_gate_on_other_experts():
+    def experts(width):
+        return [("a", tiny_expert([0, 1], hidden=(width,))),
+                ("b", tiny_expert([2, 3], hidden=(width,), random_state=1))]
+
+    gate = UniversalGate(None, calibration="activations", random_state=0)
+    fitted = MixtureOfExperts(experts(16), gate=gate, gate_split=0.5).fit(X, Y).gate_
+    return MixtureOfExperts(experts(8), gate=FrozenEstimator(fitted), gate_split=0.5).fit(
+        X, Y).predict(X)
 
 
 def _bad_file(tmp_path, content, name="correction.json"):
@@ -255,6 +267,10 @@ CASES = [
      lambda: _fitted(SoftMoE(device="cuda"))),
     ("a layer the experts do not have", ValueError, "Unknown layer 'bogus' for expert module Scale",
      lambda: _fitted(PANGate(features="bogus"))),
+    ("a calibrated UniversalGate reused on other experts", ValueError,
+     "This UniversalGate's calibration was fitted on experts whose 'penultimate' activations "
+     r"have \[16, 16\] columns; these experts' have \[8, 8\]",
+     _calibrated_gate_on_other_experts),
     ("FastRouter's CNN on flat input", ValueError, "module='cnn' routes images",
      lambda: _fitted(FastRouter(NaiveConcatGate(), module="cnn"))),
     ("FastRouter's augmentation on flat input", ValueError,

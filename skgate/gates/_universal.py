@@ -818,7 +818,28 @@ class UniversalGate(BaseGate):
                 f"of {outputs.n_experts}. Only a gate with calibration='none' works with "
                 "any experts."
             )
+        if not reset and bound and getattr(self, "_cal_stats", None) is not None:
+            self._check_widths(outputs)
         return outputs
+
+    def _check_widths(self, outputs):
+        """The calibration reads each expert's logits (and activations) column by column:
+        other experts of the same number are not the ones it was fitted on."""
+        widths = {"logits": [np.shape(z)[1] for z in outputs.logits]}
+        if self._cal_stats.get("acts") is not None and self._reads_activations(outputs):
+            widths[f"{self.layer!r} activations"] = [
+                np.shape(a)[1] for a in outputs.layer(self.layer)]
+        fitted = {"logits": [len(m) for m, _ in self._cal_stats["logits"]]}
+        if self._cal_stats.get("acts") is not None:
+            fitted[f"{self.layer!r} activations"] = [len(m) for m, _ in self._cal_stats["acts"]]
+        for what, got in widths.items():
+            if what in fitted and got != fitted[what]:
+                raise ValueError(
+                    f"This UniversalGate's calibration was fitted on experts whose {what} have "
+                    f"{fitted[what]} columns; these experts' have {got}. A calibration binds "
+                    "the gate to the experts it was fitted on: refit it on these experts, or "
+                    "use calibration='none' (or pool='ignore' with no labels) for a gate that "
+                    "works with any experts.")
 
     # -- persistence -------------------------------------------------------------------
     def save_correction(self, path, *, provenance=None):
