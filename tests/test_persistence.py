@@ -398,3 +398,32 @@ def test_a_mixture_saved_before_n_jobs_existed_loads_and_predicts(mnist, pretrai
     assert "n_jobs" not in vars(loaded) and loaded.get_params()["n_jobs"] is None
     np.testing.assert_array_equal(loaded.predict_proba(X), expected)
     np.testing.assert_array_equal(loaded.set_params(n_jobs=2).predict_proba(X), expected)
+
+
+def test_a_pipeline_with_a_numpy_function_step_round_trips(tmp_path):
+    # numpy defines reshape in a private module (numpy._core.fromnumeric): it is written by
+    # the public name it imports by, and trusted like a class
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skgate.utils._testing import Scale, slice_expert
+
+    X = np.random.default_rng(0).normal(size=(30, 6)).astype(np.float32)
+    pipe = make_pipeline(FunctionTransformer(np.reshape, kw_args={"shape": (-1, 6)}),
+                         MixtureOfExperts([("a", slice_expert(6, 0, [0, 1])),
+                                           ("b", slice_expert(6, 2, [2, 3]))])).fit(X)
+    path = tmp_path / "pipe.skgate"
+    skgate.save(pipe, path)
+    assert "numpy.reshape" in skgate.untrusted_types(path)
+    restored = skgate.load(path, trusted=[np.reshape, FunctionTransformer, Scale])
+    np.testing.assert_array_equal(restored.predict_proba(X), pipe.predict_proba(X))
+
+
+@pytest.mark.parametrize("func", [np.ravel, np.log1p, np.mean])
+def test_numpy_functions_are_saved_by_their_public_name(tmp_path, func):
+    from sklearn.preprocessing import FunctionTransformer
+
+    skgate.save(FunctionTransformer(func), tmp_path / "step.skgate")
+    assert f"numpy.{func.__name__}" in skgate.untrusted_types(tmp_path / "step.skgate")
+    restored = skgate.load(tmp_path / "step.skgate", trusted=[func, FunctionTransformer])
+    assert restored.func is func

@@ -111,7 +111,7 @@ class _Encoder:
             )
         if isinstance(obj, type) or callable(obj) and not hasattr(obj, "__dict__") or (
             type(obj).__name__ in ("function", "builtin_function_or_method")
-        ):
+        ) or callable(obj) and _import_path(obj) is not None:  # e.g. numpy's dispatchers
             return self._global(obj, where)
         if _is_skorch_net(obj):
             return self._net(obj, where)
@@ -131,10 +131,10 @@ class _Encoder:
                 "functions importable by name can be saved (not lambdas, local functions "
                 "or bound methods). Use a named function, or pickle for trusted use."
             )
-        found = _import(f"{module}.{name}")
-        if found is not obj:
+        path = _import_path(obj)
+        if path is None:
             raise TypeError(f"{where}: {module}.{name} does not import back as {obj!r}.")
-        return {"$global": f"{module}.{name}"}
+        return {"$global": path}
 
     def _array(self, obj, where):
         index = self.remember(obj)
@@ -271,3 +271,23 @@ def save(estimator, path):
         archive.writestr(_TENSORS, tensors.getvalue())
 
 
+
+
+def _import_path(obj):
+    """The path that imports back as ``obj``: ``module.qualname``, or else the name under
+    which a public package re-exports it (``numpy.reshape``, defined in a private module
+    whose name imports something else); None when there is none."""
+    name = getattr(obj, "__qualname__", None)
+    module = getattr(obj, "__module__", None)
+    if not isinstance(name, str) or not isinstance(module, str) or "<" in name:
+        return None
+    parts = module.split(".")
+    public = [".".join(parts[:cut]) for cut in range(len(parts), 0, -1)
+              if not any(part.startswith("_") for part in parts[:cut])]
+    for path in dict.fromkeys([module, *public]):
+        try:
+            if _import(f"{path}.{name}") is obj:
+                return f"{path}.{name}"
+        except (ImportError, AttributeError):
+            continue
+    return None
