@@ -140,3 +140,20 @@ def test_the_readme_example_runs_and_scores_what_it_says(capsys, monkeypatch):
     said = re.search(r"one classifier over digits 0-9: ([0-9.]+)", code).group(1)
     assert abs(float(score) - float(said)) < 0.02, (score, said)
     assert set(routes.strip("[]").split()) <= {"0", "1"}
+
+
+def test_the_api_page_describes_each_constant_itself():
+    # autodata of a constant whose docstring is its type's shows Python's frozenset or int
+    # documentation; a ``.. data::`` entry needs its own description below it
+    sections = re.split(r"^\.\. module:: ", API, flags=re.M)[1:]
+    for section in sections:
+        module_name, body = section.split("\n", 1)
+        module = importlib.import_module(module_name.strip())
+        for name in re.findall(r"^\.\. autodata:: (\w+)", body, re.M):
+            obj = getattr(module, name)
+            assert obj.__doc__ != type(obj).__doc__, \
+                f"{module_name}.{name} would show {type(obj).__name__}'s docstring"
+        data = re.findall(r"^\.\. data:: (\w+)$", body, re.M)
+        # described below, or sharing the description of the next entry
+        described = re.findall(r"^\.\. data:: (\w+)(?=\n\n   \S|\n\.\. data:: )", body, re.M)
+        assert data == described, f"{module_name}: a .. data:: entry without a description"
