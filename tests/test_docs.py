@@ -157,3 +157,13 @@ def test_the_api_page_describes_each_constant_itself():
         # described below, or sharing the description of the next entry
         described = re.findall(r"^\.\. data:: (\w+)(?=\n\n   \S|\n\.\. data:: )", body, re.M)
         assert data == described, f"{module_name}: a .. data:: entry without a description"
+
+
+def test_the_docs_install_extras_as_the_readme_does():
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install ".[dask]"' in readme
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        text = path.read_text()
+        assert not re.search(r"pip install \S*skgate\[", text), \
+            f"{path.name} installs an extra of skgate from an index; the README installs " \
+            'from a clone: pip install ".[extra]"'
