@@ -1,6 +1,7 @@
 """The documentation covers the public API, runs its examples, and names no machine paths."""
 
 import importlib
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -167,3 +168,22 @@ def test_the_docs_install_extras_as_the_readme_does():
         assert not re.search(r"pip install \S*skgate\[", text), \
             f"{path.name} installs an extra of skgate from an index; the README installs " \
             'from a clone: pip install ".[extra]"'
+
+
+def test_the_gallery_goes_from_the_simplest_example_to_the_most_advanced():
+    spec = importlib.util.spec_from_file_location("_gallery_order",
+                                                  ROOT / "docs" / "_gallery_order.py")
+    order = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(order)
+    examples = sorted(path.name for path in (ROOT / "examples").glob("*.py"))
+    assert sorted(order.ORDER) == examples
+    # the data-free gate first, the fusion of frozen representations last
+    assert order.ORDER[0] == "plot_disjoint_mnist.py"
+    assert order.ORDER[-1] == "fuse_representations.py"
+    assert sorted(examples, key=order.ExampleOrder("examples")) == list(order.ORDER)
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    assert '"within_subsection_order": "_gallery_order.ExampleOrder"' in conf
+    # docs/index.md lists them in the same order
+    index = (ROOT / "docs" / "index.md").read_text()
+    listed = re.findall(r"\{doc\}`auto_examples/(\w+)`", index)
+    assert listed == [name.removesuffix(".py") for name in order.ORDER]
