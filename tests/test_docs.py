@@ -1,6 +1,7 @@
 """The documentation covers the public API, runs its examples, and names no machine paths."""
 
 import importlib
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -140,3 +141,49 @@ def test_the_readme_example_runs_and_scores_what_it_says(capsys, monkeypatch):
     said = re.search(r"one classifier over digits 0-9: ([0-9.]+)", code).group(1)
     assert abs(float(score) - float(said)) < 0.02, (score, said)
     assert set(routes.strip("[]").split()) <= {"0", "1"}
+
+
+def test_the_api_page_describes_each_constant_itself():
+    # autodata of a constant whose docstring is its type's shows Python's frozenset or int
+    # documentation; a ``.. data::`` entry needs its own description below it
+    sections = re.split(r"^\.\. module:: ", API, flags=re.M)[1:]
+    for section in sections:
+        module_name, body = section.split("\n", 1)
+        module = importlib.import_module(module_name.strip())
+        for name in re.findall(r"^\.\. autodata:: (\w+)", body, re.M):
+            obj = getattr(module, name)
+            assert obj.__doc__ != type(obj).__doc__, \
+                f"{module_name}.{name} would show {type(obj).__name__}'s docstring"
+        data = re.findall(r"^\.\. data:: (\w+)$", body, re.M)
+        # described below, or sharing the description of the next entry
+        described = re.findall(r"^\.\. data:: (\w+)(?=\n\n   \S|\n\.\. data:: )", body, re.M)
+        assert data == described, f"{module_name}: a .. data:: entry without a description"
+
+
+def test_the_docs_install_extras_as_the_readme_does():
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install ".[dask]"' in readme
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        text = path.read_text()
+        assert not re.search(r"pip install \S*skgate\[", text), \
+            f"{path.name} installs an extra of skgate from an index; the README installs " \
+            'from a clone: pip install ".[extra]"'
+
+
+def test_the_gallery_goes_from_the_simplest_example_to_the_most_advanced():
+    spec = importlib.util.spec_from_file_location("_gallery_order",
+                                                  ROOT / "docs" / "_gallery_order.py")
+    order = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(order)
+    examples = sorted(path.name for path in (ROOT / "examples").glob("*.py"))
+    assert sorted(order.ORDER) == examples
+    # the data-free gate first, the fusion of frozen representations last
+    assert order.ORDER[0] == "plot_disjoint_mnist.py"
+    assert order.ORDER[-1] == "fuse_representations.py"
+    assert sorted(examples, key=order.ExampleOrder("examples")) == list(order.ORDER)
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    assert '"within_subsection_order": "_gallery_order.ExampleOrder"' in conf
+    # docs/index.md lists them in the same order
+    index = (ROOT / "docs" / "index.md").read_text()
+    listed = re.findall(r"\{doc\}`auto_examples/(\w+)`", index)
+    assert listed == [name.removesuffix(".py") for name in order.ORDER]

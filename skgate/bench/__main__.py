@@ -1,21 +1,26 @@
-"""``python -m skgate bench <table> [--seeds 0 1 2] [--data-dir DIR] [--out FILE]``.
+"""``python -m skgate bench BENCH [options]``: the benches of the benchmarks page.
 
-Reproduces the papers' tables on the real images of ``SKGATE_DATA_DIR`` and
-prints Markdown tables (mean ± std over seeds) next to the papers' numbers.
+Reproduces the papers' tables on the real images of ``SKGATE_DATA_DIR`` and prints Markdown
+tables (mean ± std over seeds) next to the papers' numbers; ``bench data`` builds that folder.
+The parser (:mod:`skgate.bench._cli`) imports no torch, and neither does this module before a
+bench runs, so that ``--help`` answers at once.
 """
 
-import argparse
 import json
+import os
 import sys
 
-from ._evaluate import format_table, mean_std
-from ._naive import PAPER_TABLE2, run_naive
-from ._problems import PROBLEMS
-from ._timing import run_timing
+from ._cli import PROBLEMS, bench_parser
+
+#: the benches that read no data folder (``universal --merge`` and ``perf --smoke`` neither)
+NO_DATA = ("data",)
 
 
 def report_naive(results, print_fn=print):
     """Print the Table 2 reproduction from the per-seed results of :func:`run_naive`."""
+    from ._evaluate import format_table, mean_std
+    from ._naive import PAPER_TABLE2
+
     for problem in PROBLEMS:
         runs = [r for r in results if r["problem"] == problem]
         if not runs:
@@ -51,83 +56,71 @@ def report_naive(results, print_fn=print):
         )
 
 
+def _needs_data(ns):
+    return not (ns.table in NO_DATA or (ns.table == "perf" and ns.smoke)
+                or (ns.table == "universal" and ns.merge))
+
+
+def _data_dir_problem(data_dir):
+    """What is wrong with the data folder, in one line, or None."""
+    if data_dir is None and not os.environ.get("SKGATE_DATA_DIR"):
+        return ("no data folder: set SKGATE_DATA_DIR (or pass --data-dir) to a folder of the "
+                ".npz archives, which `python -m skgate bench data --out DIR` builds")
+    folder = data_dir or os.environ["SKGATE_DATA_DIR"]
+    if not os.path.isdir(folder):
+        return (f"the data folder {folder!r} does not exist; `python -m skgate bench data "
+                f"--out {folder}` builds it")
+    return None
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m skgate bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=["naive", "augmented", "pan", "timing", "soft",
-                                          "fusion", "universal", "perf"],
-                        help="naive: Table 2 (data-free statistics); augmented: Table 3 "
-                        "(test-time augmentation); pan: Tables 4 and 5 (one attribution "
-                        "network per expert); timing: predict time of the mixture over its "
-                        "experts' own forward passes; soft: the soft-mixture paper's "
-                        "MNIST + CIFAR-10 experiment (SoftMoE); fusion: the adaptive-fusion "
-                        "paper's protocol (SoftMoE over frozen representations); universal: "
-                        "Table 6 (UniversalGate transfer), new expert sets and the "
-                        "data-budget curve; perf: every gate's predict overhead, time and "
-                        "peak memory against N, fit time, the cost of an augmented pass and "
-                        "fast routing")
-    parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--data-dir", default=None, help="default: $SKGATE_DATA_DIR")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="training epochs (default: 10 for experts; soft: 20)")
-    parser.add_argument("--cache-dir", default=None,
-                        help="keep trained experts here and reuse them (default: "
-                        "$SKGATE_CACHE_DIR, or no cache)")
-    parser.add_argument("--repeats", type=int, default=7, help="timing repeats (median)")
-    parser.add_argument("--out", default=None, help="write the per-seed results as JSON")
-    parser.add_argument("--figure", default=None, help="soft: save the accuracy curves (PNG)")
-    parser.add_argument("--representations", choices=["same_task", "split_task"],
-                        default="same_task",
-                        help="fusion: the experts fused (same_task: LeNet-5, SmallResNet and "
-                        "MLP trained on all ten classes; split_task: SmallResNets trained on "
-                        "classes 0-4 and on 5-9, and LeNet-5)")
-    parser.add_argument("--rows", nargs="+", default=None, metavar="PATTERN",
-                        help="fusion: only the SoftMoE rows whose label contains one of these "
-                        "strings (case-insensitive), for example --rows embedding to leave "
-                        "out the slow thumbnail CNN gate; universal --pool: only the gates "
-                        "whose name contains one (energy is always measured) (default: every "
-                        "row)")
-    parser.add_argument("--variants", action="store_true",
-                        help="pan: only the fallback rule and independent networks "
-                        "(negatives from other data), not the paper's tables")
-    parser.add_argument("--train-pretrained", action="store_true",
-                        help="universal: fit the shipped correction on the gate data of both "
-                        "problems for --seeds and write it (see --weights)")
-    parser.add_argument("--weights", default=None,
-                        help="universal --train-pretrained: where to write the correction "
-                        "(default: the file shipped in skgate/gates/_data)")
-    parser.add_argument("--no-budget", action="store_true",
-                        help="universal: only the transfer rows, not the data-budget curve")
-    parser.add_argument("--floor", nargs="*", default=None, metavar="PROBLEM",
-                        help="universal: only the budget rows of PANGate and SoftMoE with and "
-                        "without an energy floor (FloorGate), on these problems (default: "
-                        "mlp_lenet_mnist cifar10_split three_experts)")
-    parser.add_argument("--pool", action="store_true",
-                        help="universal: the label budget with the rest of the gate data as "
-                        "an unlabelled pool, on all six expert sets")
-    parser.add_argument("--heldout", action="store_true",
-                        help="universal --pool: on the three held-out expert sets "
-                        "(mnist_even_odd cifar_vehicles_animals four_experts), on which no "
-                        "setting of the pool was chosen, instead of the six")
-    parser.add_argument("--pool-memory", action="store_true",
-                        help="universal: the fit time and peak memory of "
-                        "UniversalGate() with pools of 10,000 and 100,000 inputs")
-    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
-                        help="universal --pool: report the runs saved with --out (for "
-                        "example one per seed, run side by side) as one; a later file's "
-                        "rows replace an earlier one's for the same set, seed, k and gate "
-                        "(a rerun of some gates with --rows)")
-    parser.add_argument("--draws", type=int, default=3,
-                        help="universal: random draws of the labelled examples per budget")
-    parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000],
-                        help="perf: numbers of samples of the time and memory rows")
-    parser.add_argument("--device", default="cpu",
-                        help="perf: cpu, cuda or auto (CUDA when available)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="perf: a quick run on untrained experts and a few hundred "
-                        "samples, to check the command (the figures mean nothing)")
-    ns = parser.parse_args(argv)
+    """Run one bench (see ``python -m skgate bench --help``).
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after ``bench`` (default: the command line's).
+
+    Returns
+    -------
+    status : int
+        0 on success; 2 when the data folder is missing or lacks a file (one line on stderr).
+    """
+    return run(bench_parser().parse_args(argv))
+
+
+def run(ns, prog="python -m skgate bench"):
+    """Run the bench of parsed arguments ``ns`` (see :func:`main`).
+
+    Parameters
+    ----------
+    ns : argparse.Namespace
+        The arguments parsed by :func:`skgate.bench._cli.bench_parser`.
+    prog : str, default="python -m skgate bench"
+        The command's name in error messages.
+
+    Returns
+    -------
+    status : int
+    """
+    if _needs_data(ns):
+        problem = _data_dir_problem(ns.data_dir)
+        if problem:
+            print(f"{prog}: error: {problem}", file=sys.stderr)
+            return 2
+    try:
+        return _run(ns)
+    except FileNotFoundError as exc:  # load_npz: "No file 'x.npz' in ..., .npz files present"
+        if ns.table in NO_DATA or not str(exc).startswith("No file "):
+            raise
+        print(f"{prog}: error: {exc} `python -m skgate bench data --out DIR` builds the four "
+              "archives.", file=sys.stderr)
+        return 2
+
+
+def _run(ns):
+    if ns.table == "data":
+        return _data(ns)
     if ns.table == "perf":
         return _perf(ns)
     if ns.table == "universal":
@@ -151,12 +144,14 @@ def main(argv=None):
         report_fusion(results)
         _dump(results, ns.out)
         return 0
-    ns.epochs = ns.epochs or 10
     if ns.table == "timing":
+        from ._timing import run_timing
+
         results = [run_timing(p, data_dir=ns.data_dir, repeats=ns.repeats) for p in ns.problems]
         report_timing(results)
         _dump(results, ns.out)
         return 0
+    ns.epochs = ns.epochs or 10
     if ns.table in ("augmented", "pan"):
         from ._augmented import report_augmented, run_augmented
         from ._pan import report_pan, run_pan
@@ -176,6 +171,8 @@ def main(argv=None):
         report(results)
         _dump(results, ns.out)
         return 0
+    from ._naive import run_naive
+
     results = []
     for problem in ns.problems:
         for seed in ns.seeds:
@@ -197,11 +194,28 @@ def _perf(ns):
     options = dict(sizes=ns.sizes, repeats=ns.repeats)
     if ns.smoke:
         options = dict(sizes=[200, 400], repeats=1, n_overhead=200, n_fit=300, trained=False)
+        if _data_dir_problem(ns.data_dir):  # no data: random images of the archives' formats
+            print("bench perf --smoke: no data folder, on random images", file=sys.stderr)
+            options["random_samples"] = 600
     results = [run_perf(problem, data_dir=ns.data_dir, cache_dir=ns.cache_dir, device=device,
                         print_fn=lambda m: print(m, file=sys.stderr, flush=True), **options)
                for problem in ns.problems]
     report_perf(results)
     _dump(results, ns.out)
+    return 0
+
+
+def _data(ns):
+    from ._data import DatasetNotFoundError, build_archives
+
+    try:
+        build_archives(ns.out, root=ns.root, download=not ns.no_download,
+                       datasets=ns.datasets,
+                       print_fn=lambda m: print(m, file=sys.stderr, flush=True))
+    except DatasetNotFoundError as exc:
+        print(f"python -m skgate bench data: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote the archives to {ns.out}; set SKGATE_DATA_DIR={ns.out} to run the benches.")
     return 0
 
 
@@ -267,6 +281,8 @@ def _dump(results, path):
 
 def report_timing(results, print_fn=print):
     """Print the predict-overhead table of :func:`run_timing` results."""
+    from ._evaluate import format_table
+
     rows = [{
         "problem": r["problem"],
         "predict": f"{r['predict_s']:.3f} s",

@@ -106,17 +106,18 @@ def measure_memory(moe, X, n_samples, *, repeats=1):
 # -- one problem ------------------------------------------------------------------------
 def run_perf(problem_name, *, data_dir=None, cache_dir=None, trained=True, device="cpu",
              sizes=(1_000, 10_000, 100_000), n_overhead=10_000, n_fit=None, repeats=5,
-             gates=GATES, print_fn=None):
+             gates=GATES, random_samples=None, print_fn=None):
     """Every gate of :data:`GATES` on one problem's experts.
 
     Returns a dict with, per gate, the fit time, the overhead ratio of ``predict`` over
     the experts' own forward passes (medians of ``repeats`` interleaved runs at
     ``n_overhead`` samples) and, per size in ``sizes``, the predict time and the peak
     memory beyond ``X``; the augmented gate's cost per pass; the router's routing and
-    its teacher's.
+    its teacher's. With ``random_samples``, the problem's archives are that many random
+    images each (``make_problem``), and no data is read.
     """
     log = print_fn or (lambda message: None)
-    problem = make_problem(problem_name, 0, data_dir=data_dir)
+    problem = make_problem(problem_name, 0, data_dir=data_dir, random_samples=random_samples)
     experts = _experts(problem, trained=trained, cache_dir=cache_dir, device=device)
     # random rows, not the first ones: a problem's arrays may hold one source after the
     # other (MNIST + CIFAR-10's first 10,000 test images are all MNIST)

@@ -44,6 +44,7 @@ through ``mnist_transform(28)`` (grey; in a 32 x 32 mixture the centre crop to 2
 removes exactly the padding), CIFAR-10 experts through ``cifar10_transform()``.
 """
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -51,6 +52,7 @@ from functools import partial
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+from sklearn.utils import Bunch
 from skorch.callbacks import LRScheduler
 
 from ..datasets import load_npz, merge_datasets
@@ -59,12 +61,12 @@ from ..experts._reference import lenet_expert
 from ..models import MLP, SmallResNet
 from ._cache import cache_path, frozen_experts, load_modules, save_modules
 
-PROBLEMS = ("disjoint_mnist", "mnist_cifar10")
-#: expert sets for benchmarking a gate on experts it never saw; not in :data:`PROBLEMS`,
-#: which the paper's benches iterate over
-TRANSFER_PROBLEMS = ("mlp_lenet_mnist", "mnist_3_7", "cifar10_split", "three_experts")
-#: expert sets on which no setting of the pool was chosen (``bench universal --pool --heldout``)
-HELDOUT_PROBLEMS = ("mnist_even_odd", "cifar_vehicles_animals", "four_experts")
+# PROBLEMS: the paper's two problems; TRANSFER_PROBLEMS: expert sets for benchmarking a gate on
+# experts it never saw (not in PROBLEMS, which the paper's benches iterate over);
+# HELDOUT_PROBLEMS: expert sets on which no setting of the pool was chosen (``bench universal
+# --pool --heldout``). Their names live in _cli, which the command line imports without torch.
+from ._cli import HELDOUT_PROBLEMS, PROBLEMS, TRANSFER_PROBLEMS
+
 #: training epochs of an expert that ``max_epochs`` (given as a dict) does not name
 DEFAULT_EPOCHS = 10
 _MNIST = ("mnist_train20k", "mnist_test")
@@ -191,17 +193,36 @@ def _epochs(max_epochs, names, problem):
 
 
 # -- the data ----------------------------------------------------------------------------
-def _data(files, seed, data_dir):
+def random_images(name, n_samples):
+    """``n_samples`` random images in the format of archive ``name``, ten balanced labels.
+
+    A stand-in for the real archive where no data is needed (``bench perf --smoke``):
+    ``(n, 1, 28, 28)`` for ``mnist*``, else ``(n, 3, 32, 32)``, float32 in [0, 1], drawn
+    from a generator seeded by the name.
+    """
+    shape = (1, 28, 28) if name.startswith("mnist") else (3, 32, 32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    return Bunch(data=rng.random((n_samples, *shape), dtype=np.float32),
+                 target=np.arange(n_samples, dtype=np.int64) % 10)
+
+
+def _data(files, seed, data_dir, random_samples=None):
     """``X_train, y_train, X_gate, y_gate, X_test, y_test`` of ``(train, test)`` file pairs.
 
     Each training file is split 80/20 (stratified, ``seed``). One pair is used as it is;
     several are merged into a (N, 3, 32, 32) mixture (:func:`merge_datasets`, MNIST
-    zero-padded), the labels of pair ``k`` shifted by ``10 * k``.
+    zero-padded), the labels of pair ``k`` shifted by ``10 * k``. With ``random_samples``,
+    every file is that many random images (:func:`random_images`), and nothing is read.
     """
+    def load(name):
+        if random_samples is not None:
+            return random_images(name, random_samples)
+        return load_npz(name, data_dir)
+
     parts = []
     for train_file, test_file in files:
-        X_tr, X_gate, y_tr, y_gate = _split(load_npz(train_file, data_dir), seed)
-        test = load_npz(test_file, data_dir)
+        X_tr, X_gate, y_tr, y_gate = _split(load(train_file), seed)
+        test = load(test_file)
         parts.append([(X_tr, y_tr), (X_gate, y_gate), (test.data, test.target)])
     if len(parts) == 1:
         return [array for pair in parts[0] for array in pair]
@@ -210,17 +231,19 @@ def _data(files, seed, data_dir):
             for array in merge_datasets([part[k] for part in parts], **merge)]
 
 
-def make_problem(name, seed, *, data_dir=None, max_epochs=10, verbose=0, **expert_kwargs):
+def make_problem(name, seed, *, data_dir=None, max_epochs=10, verbose=0, random_samples=None,
+                 **expert_kwargs):
     """Build problem ``name`` (one of :data:`PROBLEMS` or :data:`TRANSFER_PROBLEMS`) for one seed.
 
     ``max_epochs`` is the training epochs of every expert (int), or per expert name (dict;
     experts it does not name train :data:`DEFAULT_EPOCHS`). ``expert_kwargs`` go to every
     expert (for example another ``optimizer`` and ``lr``). Every expert is seeded with
-    ``seed``.
+    ``seed``. With ``random_samples``, each archive is replaced by that many random images
+    of its format (:func:`random_images`): no data is read.
     """
     files, specs = _specs(name)
     epochs = _epochs(max_epochs, [expert for expert, _ in specs], name)
-    X_tr, y_tr, X_gate, y_gate, X_test, y_test = _data(files, seed, data_dir)
+    X_tr, y_tr, X_gate, y_gate, X_test, y_test = _data(files, seed, data_dir, random_samples)
     experts = [
         (expert, factory(max_epochs=epochs[expert], random_state=seed, verbose=verbose,
                          **expert_kwargs))
