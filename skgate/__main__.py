@@ -42,6 +42,10 @@ def main(argv=None):
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the split, the initialisation and the shuffling "
                       "(default: 0)")
+    demo.add_argument("--threads", type=int, default=None,
+                      help="torch threads (default: 1 unless OMP_NUM_THREADS is set; the "
+                      "demo's small networks gain little from more, and a thread per core "
+                      "slows a busy machine down several times)")
     bench = sub.add_parser("bench", help="run the benchmarks: build their data (bench data), "
                            "reproduce the papers' tables on SKGATE_DATA_DIR, measure speed "
                            "and memory", description=BENCH_DESCRIPTION,
@@ -49,13 +53,21 @@ def main(argv=None):
     add_bench_commands(bench)
     ns = parser.parse_args(argv)
     if ns.command == "demo":
+        import os
+
+        import torch
+
         from ._demo import run_demo
 
+        threads = ns.threads or (None if os.environ.get("OMP_NUM_THREADS") else 1)
+        if threads:
+            torch.set_num_threads(threads)
         run_demo(max_epochs=ns.epochs, random_state=ns.seed)
         return 0
     from .bench.__main__ import run
 
     return run(ns, prog="python -m skgate bench")
+
 
 if __name__ == "__main__":
     sys.exit(main())
