@@ -124,12 +124,16 @@ class FastRouter(TorchGate):
     A small router cannot follow every teacher (two experts on halves of the
     same natural images, say). With ``validation_fraction``, the router is
     trained on the rest of the fit samples and checked on that share: if it
-    agrees with its targets (the teacher's choice, or an owner of the label)
-    on fewer of them than the energy statistic does, by more than
-    ``tolerance``, it is not used: the teacher routes instead, every expert
-    runs on every input, and a warning says so (``fallback_``). The tolerance
-    is the routing a user trades for running one expert per input (with
-    energy as the teacher, energy agrees with every target).
+    agrees with its targets there (the teacher's choice, or an owner of the
+    label) less often than the teacher does, by more than ``tolerance`` (the
+    teacher agrees with its own choices, so without labels the router may miss
+    at most ``tolerance`` of them), it is not used: the teacher routes instead,
+    every expert runs on every input, and a warning says so (``fallback_``).
+    The tolerance is the routing a user trades for running one expert per
+    input. (Compared with energy's agreement instead, a router taught by a
+    pool-calibrated teacher passed the check on ``disjoint_mnist`` while
+    routing 0.0065 below energy: energy's own agreement with such a teacher
+    is low, and so was the bar.)
 
     Parameters
     ----------
@@ -193,8 +197,8 @@ class FastRouter(TorchGate):
         check the router against its targets and against energy; the router
         trains on the rest. ``None`` trains it on every sample and always uses it.
     tolerance : float in [0, 1], default=0.05
-        How much less often than energy the router may agree with its targets
-        on the held-out samples and still be used.
+        How much less often than its teacher the router may agree with its
+        targets on the held-out samples and still be used.
     random_state : int, RandomState instance or None, default=None
         Seeds the teacher (when it has a ``random_state`` left at None, it is
         not touched), the validation split and the router's initialisation and
@@ -212,8 +216,9 @@ class FastRouter(TorchGate):
         Share of the fit samples on which the router's top expert is the
         teacher's (or, with labels, an owner of the label).
     validation_scores_ : dict of str to float
-        On the held-out samples, how often the router's and energy's top
-        experts agree with the targets (empty without ``validation_fraction``).
+        On the held-out samples, how often the router's, the teacher's and
+        energy's top experts agree with the targets (empty without
+        ``validation_fraction``).
     fallback_ : bool
         Whether the router failed that check, so that the teacher routes.
     n_experts_ : int
@@ -329,6 +334,7 @@ class FastRouter(TorchGate):
             tags = get_gate_tags(self.teacher_)
             self.teacher_.fit(outputs, None if tags.data_free else y)
         target = self.teacher_.route_proba(outputs).astype(np.float32)
+        teacher_choice = target.argmax(axis=1)
         labelled = (np.zeros(len(target), bool) if y is None
                     else ~unlabelled_samples(y, outputs))
         if labelled.any():  # labels: the owners (the teacher's choice among several)
@@ -366,15 +372,17 @@ class FastRouter(TorchGate):
         self.validation_scores_, self.fallback_ = {}, False
         if len(held):
             energy = NaiveConcatGate("energy").fit(outputs).route(outputs)
-            self.validation_scores_ = {"router": float(router_agrees[held].mean()),
-                                       "energy": float(agrees(energy)[held].mean())}
+            self.validation_scores_ = {
+                "router": float(router_agrees[held].mean()),
+                "teacher": float(agrees(teacher_choice)[held].mean()),
+                "energy": float(agrees(energy)[held].mean())}
             scores = self.validation_scores_
-            if scores["router"] < scores["energy"] - self.tolerance:
+            if scores["router"] < scores["teacher"] - self.tolerance:
                 self.fallback_ = True
                 warn_user(
                     f"FastRouter: on {len(held)} held-out fit samples the router agrees with "
-                    f"its targets on {scores['router']:.3f} of them, less than energy "
-                    f"({scores['energy']:.3f}) by more than tolerance={self.tolerance}; the "
+                    f"its targets on {scores['router']:.3f} of them, less than its teacher "
+                    f"({scores['teacher']:.3f}) by more than tolerance={self.tolerance}; the "
                     "teacher routes instead, and every expert runs on every input. A larger "
                     "router (module='cnn', augment=True) or more fit samples may help."
                 )

@@ -259,3 +259,15 @@ def test_a_router_that_follows_its_teacher_is_used():
     scores = moe.gate_.validation_scores_
     assert not moe.gate_.fallback_ and moe.gate_tags_.routes_inputs
     assert scores["router"] >= scores["energy"] - gate.tolerance
+
+
+def test_the_check_is_against_the_teacher_not_energy():
+    # a teacher far from energy: energy agrees with few of its choices, so a router no
+    # better than chance used to pass a check against energy's agreement
+    gate = FastRouter(NaiveConcatGate("std"), max_epochs=1, lr=1e-9, random_state=0)
+    with pytest.warns(SkgateWarning, match="less than its teacher"):
+        moe = MixtureOfExperts(_experts(), gate=gate).fit(X)
+    scores = moe.gate_.validation_scores_
+    assert scores["teacher"] == 1.0 and scores["router"] < 0.95
+    assert scores["router"] > scores["energy"] - gate.tolerance  # the old check passed it
+    assert moe.gate_.fallback_
