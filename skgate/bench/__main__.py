@@ -58,7 +58,7 @@ def report_naive(results, print_fn=print):
 
 def _needs_data(ns):
     return not (ns.table in NO_DATA or (ns.table == "perf" and ns.smoke)
-                or (ns.table == "universal" and ns.merge))
+                or (ns.table in ("universal", "zoo") and ns.merge))
 
 
 def _data_dir_problem(data_dir):
@@ -125,6 +125,8 @@ def _run(ns):
         return _perf(ns)
     if ns.table == "universal":
         return _universal(ns)
+    if ns.table == "zoo":
+        return _zoo(ns)
     if ns.table == "soft":
         from ._soft import report_soft, run_soft
 
@@ -269,6 +271,19 @@ def _universal(ns):
                             transfer_problems=TRANSFER_PROBLEMS, budget=not ns.no_budget,
                             draws=ns.draws, print_fn=log)
     report_universal(results)
+    _dump(results, ns.out)
+    return 0
+
+
+def _zoo(ns):
+    from ._zoo import merge_zoo_runs, report_zoo, run_zoo
+
+    if ns.merge:
+        report_zoo(merge_zoo_runs(ns.merge))
+        return 0
+    results = run_zoo(ns.sizes, ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                      rows=ns.rows, print_fn=lambda m: print(m, file=sys.stderr, flush=True))
+    report_zoo(results)
     _dump(results, ns.out)
     return 0
 

@@ -9,6 +9,9 @@ import argparse
 PROBLEMS = ("disjoint_mnist", "mnist_cifar10")
 TRANSFER_PROBLEMS = ("mlp_lenet_mnist", "mnist_3_7", "cifar10_split", "three_experts")
 HELDOUT_PROBLEMS = ("mnist_even_odd", "cifar_vehicles_animals", "four_experts")
+#: the model zoos' sizes (numbers of experts) and names
+ZOO_SIZES = (2, 4, 6, 10, 20)
+ZOO_PROBLEMS = tuple(f"zoo{n}" for n in ZOO_SIZES)
 
 DESCRIPTION = """\
 Reproduce the papers' tables on the real MNIST and CIFAR-10 images of a data folder
@@ -28,6 +31,8 @@ BENCHES = {
     "soft": "the soft-mixture paper's MNIST + CIFAR-10 experiment (SoftMoE)",
     "fusion": "the adaptive-fusion paper's protocol (SoftMoE over frozen representations)",
     "universal": "Table 6 (UniversalGate transfer), new expert sets and the data-budget curve",
+    "zoo": "model zoos of 2 to 20 experts: every gate's routing, accuracy and fit time "
+           "against the number of experts",
     "perf": "every gate's predict overhead, time and peak memory against N, fit time, the cost "
             "of an augmented pass and fast routing",
 }
@@ -180,6 +185,22 @@ def add_bench_commands(parser):
                    "(energy is always measured) (default: every gate)")
     p.add_argument("--draws", type=int, default=3,
                    help="random draws of the labelled examples per budget (default: 3)")
+
+    p = add("zoo")
+    _seeds(p)
+    _data_dir(p)
+    _cache_dir(p)
+    _out(p)
+    p.add_argument("--sizes", nargs="+", type=int, choices=ZOO_SIZES, default=list(ZOO_SIZES),
+                   help="the zoos' numbers of experts (default: "
+                   f"{' '.join(map(str, ZOO_SIZES))})")
+    p.add_argument("--rows", nargs="+", default=None, metavar="PATTERN",
+                   help="only the rows whose name contains one of these strings (energy is "
+                   "always measured) (default: every row)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="report the runs saved with --out (one per seed, say) as one; a "
+                   "later file's rows replace an earlier one's for the same n, seed and row; "
+                   "needs no data")
 
     p = add("perf")
     _problems(p)

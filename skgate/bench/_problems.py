@@ -38,6 +38,14 @@ settings were chosen on the six above, to test them on sets no setting was chose
 - ``"four_experts"``: LeNet-5 on MNIST digits 0-4, an MLP on 5-9, LeNet-5 on CIFAR-10
   classes 0-4 and a SmallResNet on 5-9 (labels + 10); data and input as in B.
 
+Model zoos (:data:`ZOO_PROBLEMS`, ``python -m skgate bench zoo``): ``"zoo<n>"`` has n
+experts, half on MNIST digits and half on CIFAR-10 classes (labels + 10); data and input
+as in B. Each half splits its ten classes into n / 2 groups of consecutive classes
+(:func:`zoo_groups`: ten classes for n = 2, five for 4, 3-3-4 for 6, pairs for 10); for
+n = 20 the groups are the ten overlapping pairs {c, c + 1 mod 10}, so every class has two
+experts. The MNIST experts alternate LeNet-5 and an MLP, the CIFAR-10 ones LeNet-5 and a
+SmallResNet.
+
 Every expert sees the mixture's input through its ``input_transform``: LeNet-5
 on MNIST through ``mnist_transform(32)`` (grey, 28 -> 32 zero-padding), the MLP
 through ``mnist_transform(28)`` (grey; in a 32 x 32 mixture the centre crop to 28
@@ -65,7 +73,7 @@ from ._cache import cache_path, frozen_experts, load_modules, save_modules
 # experts it never saw (not in PROBLEMS, which the paper's benches iterate over);
 # HELDOUT_PROBLEMS: expert sets on which no setting of the pool was chosen (``bench universal
 # --pool --heldout``). Their names live in _cli, which the command line imports without torch.
-from ._cli import HELDOUT_PROBLEMS, PROBLEMS, TRANSFER_PROBLEMS
+from ._cli import HELDOUT_PROBLEMS, PROBLEMS, TRANSFER_PROBLEMS, ZOO_PROBLEMS
 
 #: training epochs of an expert that ``max_epochs`` (given as a dict) does not name
 DEFAULT_EPOCHS = 10
@@ -134,6 +142,41 @@ def _expert(module, classes, **kwargs):
                   iterator_valid__batch_size=512, **kwargs)
 
 
+def zoo_groups(n):
+    """The class groups of one domain's experts in ``"zoo<n>"`` (classes 0-9).
+
+    Examples
+    --------
+    >>> from skgate.bench._problems import zoo_groups
+    >>> zoo_groups(6)
+    [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    >>> zoo_groups(20)[-1]
+    [9, 0]
+    """
+    if n % 2 or not 2 <= n <= 20 or (n < 20 and n // 2 > 5):
+        raise ValueError(f"A zoo has 2, 4, 6, 8, 10 or 20 experts, got {n}.")
+    if n == 20:
+        return [[c, (c + 1) % 10] for c in range(10)]
+    return [group.tolist() for group in np.array_split(np.arange(10), n // 2)]
+
+
+def _zoo_specs(n):
+    cifar_lenet = {"in_channels": 3, "input_transform": cifar10_transform()}
+    specs = []
+    for k, group in enumerate(zoo_groups(n)):
+        tag = "_".join(map(str, group))
+        specs.append((f"lenet_mnist_{tag}", partial(
+            lenet_expert, group, input_transform=mnist_transform(32))) if k % 2 == 0 else
+            (f"mlp_mnist_{tag}", partial(mlp_expert, group)))
+    for k, group in enumerate(zoo_groups(n)):
+        classes = [10 + c for c in group]
+        tag = "_".join(map(str, group))
+        specs.append((f"lenet_cifar10_{tag}", partial(lenet_expert, classes, **cifar_lenet))
+                     if k % 2 == 0 else
+                     (f"resnet_cifar10_{tag}", partial(resnet_expert, classes)))
+    return [_MNIST, _CIFAR10], specs
+
+
 def _specs(name):
     """The data files and the ``(expert name, factory)`` pairs of problem ``name``.
 
@@ -178,8 +221,10 @@ def _specs(name):
             ("lenet_cifar10_0_4", partial(lenet_expert, range(10, 15), **cifar_lenet)),
             ("resnet_cifar10_5_9", partial(resnet_expert, range(15, 20))),
         ]
+    if name in ZOO_PROBLEMS:
+        return _zoo_specs(int(name[len("zoo"):]))
     raise ValueError(f"Unknown problem {name!r}; expected one of "
-                     f"{PROBLEMS + TRANSFER_PROBLEMS + HELDOUT_PROBLEMS}.")
+                     f"{PROBLEMS + TRANSFER_PROBLEMS + HELDOUT_PROBLEMS + ZOO_PROBLEMS}.")
 
 
 def _epochs(max_epochs, names, problem):

@@ -1,0 +1,185 @@
+"""The model zoo (``python -m skgate bench zoo``): how the gates hold up from 2 to 20 experts.
+
+Expert sets ``"zoo<n>"`` (see :mod:`skgate.bench._problems`): n experts, half on MNIST
+digits and half on CIFAR-10 classes, each on a group of consecutive classes (pairs at
+n = 10; overlapping pairs at n = 20), with the bench's protocol (experts on 80% of the
+training images of their classes, gates on the other 20%, the official test sets).
+Every gate is fitted on the gate images with every label unless its row says otherwise:
+
+- ``energy``: the data-free floor;
+- ``UniversalGate() + pool, k = 5`` and ``k = 20``: ``UniversalGate()`` with k labelled
+  images per expert and the rest of the gate images as its unlabelled pool (one draw);
+- ``UniversalGate()``, ``PANGate(features='penultimate')``, ``FloorGate(PANGate)`` and
+  ``FastRouter()`` (taught by ``UniversalGate()``, routing the raw images);
+- two references that are not gates: ``linear probe``, a logistic regression on the
+  experts' concatenated, standardised penultimate activations that predicts the owner
+  (the first owner where two experts own a class), and ``small CNN``, a LeNet-5 trained
+  from scratch on the gate images to predict the owner (10 epochs, Adam).
+
+Each row gives routing (an owner of the label gets the largest weight), accuracy of the
+mixture, and fit time; the oracle (the owners' averaged prediction) is the ceiling.
+"""
+
+import json
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from skorch import NeuralNetClassifier
+
+from ..gates import FastRouter, FloorGate, NaiveConcatGate, PANGate, UniversalGate
+from ..gates._base import one_hot
+from ..models import LeNet5
+from ..utils._evaluation import format_table, mean_std, timed
+from ..utils._seeding import torch_seeded
+from ._cli import ZOO_PROBLEMS, ZOO_SIZES
+from ._universal import _scores, draw, oracle_weights, problem_outputs
+
+#: the rows of every zoo table, in order
+ZOO_GATES = ("energy", "UniversalGate() + pool, k = 5", "UniversalGate() + pool, k = 20",
+             "UniversalGate()", "PANGate", "FloorGate(PANGate)", "FastRouter",
+             "linear probe (reference)", "small CNN (reference)")
+
+
+class _LinearProbe:
+    """A reference, not a gate: logistic regression from the experts' concatenated
+    penultimate activations to the owner."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    @staticmethod
+    def _features(outputs):
+        return np.hstack([a["penultimate"] for a in outputs.activations])
+
+    def fit(self, outputs, owner):
+        self.model_ = make_pipeline(StandardScaler(), LogisticRegression(
+            max_iter=1000, random_state=self.random_state))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.model_.fit(self._features(outputs), owner)
+        return self
+
+    def route_proba(self, outputs):
+        owner = self.model_.predict(self._features(outputs))
+        return one_hot(owner, outputs.n_experts)
+
+
+class _SmallCNN:
+    """A reference, not a gate: a LeNet-5 trained from scratch on the raw gate images to
+    predict the owner (Adam, lr 1e-3, batch 128, 10 epochs)."""
+
+    def __init__(self, random_state=0, max_epochs=10):
+        self.random_state = random_state
+        self.max_epochs = max_epochs
+
+    def fit(self, outputs, owner):
+        X = np.asarray(outputs.X, dtype=np.float32)
+        self.net_ = NeuralNetClassifier(
+            LeNet5, module__in_channels=X.shape[1], module__n_classes=outputs.n_experts,
+            criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=1e-3,
+            batch_size=128, max_epochs=self.max_epochs, train_split=None,
+            iterator_train__shuffle=True, verbose=0)
+        with torch_seeded(self.random_state):
+            self.net_.fit(X, owner.astype(np.int64))
+        return self
+
+    def route_proba(self, outputs):
+        owner = self.net_.predict(np.asarray(outputs.X, dtype=np.float32))
+        return one_hot(owner, outputs.n_experts)
+
+
+def _fit(name, data, seed):
+    """Fit row ``name`` on the gate data; the fitted router and its fit time."""
+    owners = data.expert_set.owners(data.y_gate)
+    if name == "energy":
+        return timed(NaiveConcatGate("energy").fit, data.gate)
+    if name.startswith("UniversalGate() + pool"):
+        rows = draw(owners, int(name.rsplit("=", 1)[1]), np.random.default_rng(seed))
+        y = np.full(len(data.y_gate), -1, dtype=np.int64)
+        y[rows] = data.y_gate[rows]
+        return timed(UniversalGate(random_state=seed).fit, data.gate, y)
+    if name in ("linear probe (reference)", "small CNN (reference)"):
+        reference = (_LinearProbe if name.startswith("linear") else _SmallCNN)(seed)
+        return timed(reference.fit, data.gate, owners.argmax(axis=1))
+    gate = {"UniversalGate()": UniversalGate(random_state=seed),
+            "PANGate": PANGate(features="penultimate", random_state=seed),
+            "FloorGate(PANGate)": FloorGate(PANGate(features="penultimate",
+                                                    random_state=seed), random_state=seed),
+            "FastRouter": FastRouter(random_state=seed)}[name]
+    return timed(clone(gate).fit, data.gate, data.y_gate)
+
+
+def zoo_rows(data, seed, *, gates=ZOO_GATES, print_fn=None):
+    """Routing, accuracy and fit time of every row on one zoo and seed."""
+    rows = [{"gate": "oracle", **_scores(oracle_weights(data), data), "fit_s": 0.0}]
+    for name in gates:
+        router, fit_s = _fit(name, data, seed)
+        rows.append({"gate": name, **_scores(router.route_proba(data.test), data),
+                     "fit_s": fit_s})
+        if print_fn:
+            print_fn(f"  {data.name} seed {seed} {name}: routing {rows[-1]['routing']:.4f}, "
+                     f"accuracy {rows[-1]['accuracy']:.4f} ({fit_s:.1f} s)")
+    return rows
+
+
+def run_zoo(sizes=ZOO_SIZES, seeds=(0, 1, 2), *, data_dir=None, cache_dir=None, rows=None,
+            print_fn=print):
+    """:func:`zoo_rows` for every zoo size and seed; ``rows``: only the rows whose name
+    contains one of these strings (case-insensitive), and energy."""
+    gates = [g for g in ZOO_GATES if g == "energy" or rows is None or
+             any(r.lower() in g.lower() for r in rows)]
+    results = {"zoo": [], "seeds": list(seeds)}
+    for seed in seeds:
+        for n in sizes:
+            name = ZOO_PROBLEMS[ZOO_SIZES.index(n)]
+            data = problem_outputs(name, seed, data_dir=data_dir, cache_dir=cache_dir,
+                                   layers=("penultimate",))
+            for row in zoo_rows(data, seed, gates=gates, print_fn=print_fn):
+                results["zoo"].append({"n": n, "seed": seed, **row})
+    return results
+
+
+def merge_zoo_runs(paths):
+    """The results saved by several runs (``--out``) as one; a later file's rows replace an
+    earlier one's for the same zoo size, seed and row."""
+    rows, seeds = {}, []
+    for path in paths:
+        with open(path) as fh:
+            part = json.load(fh)
+        for row in part["zoo"]:
+            rows[(row["n"], row["seed"], row["gate"])] = row
+        seeds += [s for s in part["seeds"] if s not in seeds]
+    return {"zoo": list(rows.values()), "seeds": seeds}
+
+
+def report_zoo(results, print_fn=print):
+    """One table per zoo size (mean ± std over seeds), then routing against n."""
+    runs = results["zoo"]
+    sizes = list(dict.fromkeys(r["n"] for r in runs))
+    names = list(dict.fromkeys(r["gate"] for r in runs))
+
+    def values(n, gate, metric):
+        return [r[metric] for r in runs if (r["n"], r["gate"]) == (n, gate)]
+
+    for n in sizes:
+        seeds = sorted({r["seed"] for r in runs if r["n"] == n})
+        print_fn(f"\n#### {n} experts (seeds {seeds}, mean ± std)\n")
+        table = [{"gate": gate, **{m: mean_std(values(n, gate, m)) for m in
+                                   ("routing", "accuracy")},
+                  "fit_s": f"{np.mean(values(n, gate, 'fit_s')):.1f}"}
+                 for gate in names if values(n, gate, "routing")]
+        print_fn(format_table(table, ["gate", "routing", "accuracy", "fit_s"],
+                              headers=["gate", "routing", "accuracy", "fit (s)"]))
+    print_fn("\n#### Routing against the number of experts (seed means)\n")
+    table = [{"gate": gate, **{str(n): (f"{np.mean(values(n, gate, 'routing')):.4f}"
+                                        if values(n, gate, "routing") else "-")
+                               for n in sizes}}
+             for gate in names if gate != "oracle"]
+    print_fn(format_table(table, ["gate"] + [str(n) for n in sizes],
+                          headers=["gate"] + [f"n = {n}" for n in sizes]))
