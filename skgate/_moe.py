@@ -399,7 +399,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             )
         if expert.classes is None:
             expert.set_params(classes=list(np.unique(y)))
-        with torch_seeded(torch_seed(expert.random_state)):
+        with torch_seeded(torch_seed(expert.random_state), expert.device):
             expert.initialize()
 
     def _split(self, X, y):

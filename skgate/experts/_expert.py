@@ -315,7 +315,7 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
         if self.frozen:
             return self._check_frozen_is_trained()
         self.__dict__.pop("classes_inferred_", None)  # a fit starts afresh
-        with torch_seeded(torch_seed(self.random_state)):
+        with torch_seeded(torch_seed(self.random_state), self.device):
             return super().fit(X, y, **fit_params)  # initialises, then calls partial_fit
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):

@@ -61,7 +61,7 @@ class _SeededNetClassifier(PortableNet, RNGSafeIterators, NeuralNetClassifier):
 
     def fit(self, X, y=None, **fit_params):
         seed = None if self.random_state is None else int(self.random_state)
-        with torch_seeded(seed):
+        with torch_seeded(seed, self.device):
             return super().fit(X, y, **fit_params)
 
 

@@ -91,7 +91,7 @@ class _SeededNet(PortableNet, RNGSafeIterators, NeuralNet):
         self.random_state = random_state
 
     def fit(self, X, y=None, **fit_params):
-        with torch_seeded(self.random_state):
+        with torch_seeded(self.random_state, self.device):
             return super().fit(X, y, **fit_params)
 
 

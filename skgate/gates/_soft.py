@@ -498,7 +498,7 @@ class SoftMoE(TorchGate):
             self.scalers_ = [StandardScaler().fit(h) for h in outputs.layer(self.features)]
         inputs = self._inputs(outputs, y)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        with torch_seeded(seed):  # seeds initialisation and shuffling
+        with torch_seeded(seed, self._device()):  # seeds initialisation and shuffling
             self._build_and_train(inputs, y_enc, expert_set, seed)
         self.history_ = History() if self.net_ is None else self.net_.history
         return self
