@@ -141,7 +141,6 @@ def get_gate_tags(gate):
     A :class:`~skgate.gates.PANGate` learns from labels, unless it is fitted and frozen:
 
     >>> import numpy as np
-import torch
     >>> from sklearn.frozen import FrozenEstimator
     >>> from skgate.gates import PANGate, get_gate_tags
     >>> get_gate_tags(PANGate()).requires_labels
@@ -262,7 +261,6 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
 
     >>> from dataclasses import replace
     >>> import numpy as np
-import torch
     >>> from skgate import MixtureOfExperts
     >>> from skgate.gates import BaseGate
     >>> from skgate.utils._testing import slice_expert
