@@ -127,7 +127,7 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
     -----
     Inputs go where the module's parameters are, in their floating dtype (a module
     already on a GPU with ``device=None``, a half-precision module), and the logits
-    come back as float32. :meth:`to` moves a fitted expert to another device.
+    come back as float32. ``expert.to(device)`` moves a fitted expert to another device.
 
     Examples
     --------

@@ -154,8 +154,8 @@ class SoftMoE(TorchGate):
     device : str or torch.device, default="cpu"
         Where the gate trains and runs; ``"auto"`` means CUDA when available.
         With ``train_experts=True`` the experts are trained there too, and stay
-        there: the mixture sets their ``device`` to it. :meth:`to` moves a
-        fitted gate.
+        there: the mixture sets their ``device`` to it. ``gate.to(device)``
+        moves a fitted gate.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation and shuffling without touching the global torch
         random state.
