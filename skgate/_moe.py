@@ -16,6 +16,7 @@ from .experts import Expert, ExpertOutputs, ExpertSet
 from .gates import NaiveConcatGate
 from .gates._base import get_gate_tags, no_labels_error
 from .utils._composition import _BaseComposition
+from .utils._device import module_placement, resolve_device
 from .utils._labels import marker_is_a_class, unlabelled_mask
 from .utils._param_validation import HasMethods, Interval, fit_context
 from .utils._seeding import torch_seed, torch_seeded
@@ -317,6 +318,12 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             for expert, train, module in zip(self.experts_, trains, self.gate_.expert_modules_):
                 if train:
                     expert.module_ = module
+                    # the module is the gate's network's, on the gate's device, and so is
+                    # the input transform (a submodule of that network): the expert moves
+                    # there, all of it (criterion, device parameter), and runs there
+                    device = module_placement(module, None)[0]
+                    if device is not None:
+                        expert.to(str(device))
                     expert.initialize_optimizer()  # on the trained module's parameters
                     expert.jointly_trained_ = True
         self.classes_ = self.gate_.classes_ if own_labels else self.expert_set_.classes_
@@ -392,7 +399,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             )
         if expert.classes is None:
             expert.set_params(classes=list(np.unique(y)))
-        with torch_seeded(torch_seed(expert.random_state)):
+        with torch_seeded(torch_seed(expert.random_state), expert.device):
             expert.initialize()
 
     def _split(self, X, y):
@@ -437,6 +444,55 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                 f"its {n_classes} classes ({exc}). Build the module with one output per "
                 f"class, e.g. module__n_classes={n_classes}."
             ) from exc
+
+    # -- devices ------------------------------------------------------------------------
+    def to(self, device):
+        """Move the mixture to ``device`` in place: every expert and the gate.
+
+        Each expert's module, criterion, optimiser state and input transform, and
+        the gate's networks go to ``device``, and their ``device`` parameters are set
+        to it, in the fitted experts and gate and in the ``experts`` and ``gate``
+        parameters (so a refit trains there). Predictions are unchanged, up to the
+        arithmetic of the other device. Frozen experts are shared, not copied: one
+        used by several mixtures moves for all of them.
+
+        Use it to fit on a GPU and predict on CPUs (dask workers, a web service)
+        or the reverse; :func:`skgate.load`, pickle and joblib also map a mixture
+        fitted on a GPU to the CPU on a machine without one.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            ``"cpu"``, ``"cuda"``, ``"cuda:<index>"``, ``"auto"`` (CUDA when
+            available) or a :class:`torch.device`.
+
+        Returns
+        -------
+        self : MixtureOfExperts
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skgate import MixtureOfExperts
+        >>> from skgate.utils._testing import slice_expert
+        >>> X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+        >>> moe = MixtureOfExperts([("a", slice_expert(4, 0, [0, 1])),
+        ...                         ("b", slice_expert(4, 2, [2, 3]))]).fit(X)
+        >>> moe.to("cpu").experts_[0].device
+        'cpu'
+        """
+        device = resolve_device(device, type(self).__name__)
+        moved = set()
+        for expert in [*(expert for _, expert in self.experts),
+                       *getattr(self, "experts_", [])]:
+            if id(expert) not in moved:  # a frozen expert is in both lists
+                moved.add(id(expert))
+                expert.to(device)
+        for gate in (self.gate, getattr(self, "gate_", None)):
+            gate = getattr(gate, "estimator", gate)  # a gate wrapped in FrozenEstimator
+            if gate is not None and hasattr(gate, "to"):
+                gate.to(device)
+        return self
 
     # -- prediction ---------------------------------------------------------------------
     def _outputs(self, X):

@@ -331,11 +331,38 @@ def test_map_location(monkeypatch):
     from skgate._persistence._load import _map_location
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert _map_location(["cuda:0"], "f") is None  # a GPU here: tensors go where they were
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(UserWarning, match="cuda:0"):
         assert _map_location(["cpu", "cuda:0"], "f") == "cpu"
     assert _map_location(["cpu"], "f") == "cpu"
+
+
+def test_a_file_saved_on_cuda_1_loads_on_a_one_gpu_machine(mnist, pretrained_experts, tmp_path,
+                                                          monkeypatch):
+    # #25 item 8: the device-count error of torch.load was reported as a malformed file
+    X, y = mnist
+    moe = MixtureOfExperts(pretrained_experts,
+                           gate=PANGate(max_epochs=2, random_state=0)).fit(X, y)
+    expected = moe.predict_proba(X)
+    path = tmp_path / "cuda1.skgate"
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:1")
+        for expert in moe.experts_:
+            object.__setattr__(expert, "device", "cuda:1")
+        skgate.save(moe, path)
+    # a machine with one GPU; its copies to the GPU are stood in for by no copy at all
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.UntypedStorage, "to", lambda self, *a, **k: self)
+    with pytest.warns(UserWarning, match="this machine has 1 GPU: they are loaded on cuda:0"):
+        loaded = skgate.load(path)
+    assert [expert.device for expert in loaded.experts_] == ["cuda:0", "cuda:0"]
+    for expert in loaded.experts_:
+        object.__setattr__(expert, "device", "cpu")  # the stand-in kept them on the CPU
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
 
 
 def test_a_trusted_function_is_not_run_as_a_network(saved, tmp_path):

@@ -306,8 +306,24 @@ def untrusted_types(path, *, trusted=None):
 
 
 def _map_location(devices, path):
+    """torch.load's ``map_location`` for tensors saved on ``devices``: None when every
+    device exists here; the CPU without CUDA; a GPU index this machine does not have
+    (saved on ``cuda:1``, loaded with one GPU) maps to the current GPU. Both warn."""
     if torch.cuda.is_available():
-        return None
+        count = torch.cuda.device_count()
+        missing = sorted(d for d in devices if str(d).startswith("cuda")
+                         and (torch.device(d).index or 0) >= count)
+        if not missing:
+            return None
+        current = f"cuda:{torch.cuda.current_device()}"
+        warnings.warn(
+            f"{path} holds tensors saved on {', '.join(missing)}, but this machine has "
+            f"{count} GPU{'s' if count != 1 else ''}: they are loaded on {current}, and the "
+            f"networks' device {'is' if len(missing) == 1 else 'are'} set to it.",
+            SkgateWarning,
+            stacklevel=3,
+        )
+        return dict.fromkeys(missing, current)
     on_cuda = sorted(d for d in devices if str(d).startswith("cuda"))
     if on_cuda:
         warnings.warn(
@@ -349,12 +365,14 @@ def _check_module(module):
 
 
 class _Decoder:
-    def __init__(self, path, arrays, tensors, allowed, to_cpu):
+    def __init__(self, path, arrays, tensors, allowed, map_location):
         self.path = path
         self.arrays = arrays
         self.tensors = tensors
         self.allowed = allowed
-        self.to_cpu = to_cpu
+        self.to_cpu = map_location == "cpu"
+        # a GPU this machine lacks -> the GPU its tensors were loaded on
+        self.gpu_map = map_location if isinstance(map_location, dict) else {}
         self.memo = {}
 
     def resolve(self, name):
@@ -378,6 +396,10 @@ class _Decoder:
     def device(self, value):
         if self.to_cpu and isinstance(value, str) and value.startswith("cuda"):
             return "cpu"
+        if self.gpu_map and isinstance(value, str | torch.device):
+            mapped = self.gpu_map.get(str(value))
+            if mapped is not None:
+                return mapped if isinstance(value, str) else torch.device(mapped)
         return value
 
     def decode(self, node, where="root"):
@@ -522,7 +544,7 @@ class _Decoder:
                 # torch's _forward_pre_hooks and the like: save only ever writes them empty
                 raise _Broken(f"{key} is not empty; hooks (functions torch calls "
                                  "around a module) read from a file are refused.")
-        if self.to_cpu and "device" in state:
+        if (self.to_cpu or self.gpu_map) and "device" in state:
             state["device"] = self.device(state["device"])
         if _has_own(cls, "__setstate__"):
             obj.__setstate__(state)
@@ -683,5 +705,5 @@ def load(path, *, trusted=None, max_bytes=None):
         arrays = {}
         if _ARRAYS in names:
             arrays = _npy(_entry(archive, path, _ARRAYS, limit), path, _ARRAYS, limit)
-    decoder = _Decoder(path, arrays, tensors, allowed, to_cpu=map_location == "cpu")
+    decoder = _Decoder(path, arrays, tensors, allowed, map_location)
     return decoder.decode(document["root"])

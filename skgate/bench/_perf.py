@@ -76,18 +76,27 @@ def _memory_child(payload, n_samples, repeats, queue):
         before = _status("VmRSS")
     else:  # elsewhere: the process's lifetime peak, an upper bound
         before = 0
+    gpu = torch.cuda.is_initialized()  # the warm-up put the experts' modules on a GPU
+    if gpu:  # the process's resident size does not hold GPU memory: torch counts it
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        gpu_before = torch.cuda.memory_allocated()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        moe.predict(X)
+        moe.predict(X)  # returns NumPy arrays: the GPU's work is done when it returns
         times.append(time.perf_counter() - start)
     if exact:
         peak = _status("VmHWM") - before
     else:
         scale = 1 if sys.platform == "darwin" else 1024
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-    queue.put({"predict_s": float(np.median(times)), "peak_mb": peak / 2**20,
-               "exact_peak": exact})
+    result = {"predict_s": float(np.median(times)), "peak_mb": peak / 2**20,
+              "exact_peak": exact}
+    if gpu:
+        torch.cuda.synchronize()
+        result["gpu_peak_mb"] = (torch.cuda.max_memory_allocated() - gpu_before) / 2**20
+    queue.put(result)
 
 
 def measure_memory(moe, X, n_samples, *, repeats=1):
@@ -194,11 +203,14 @@ def report_perf(results, print_fn=print):
             for n in sizes:
                 row[f"s@{n}"] = g["sizes"][n]["predict_s"]
                 row[f"MB@{n}"] = g["sizes"][n]["peak_mb"]
+                if "gpu_peak_mb" in g["sizes"][n]:  # GPU memory, beside the process's
+                    row[f"GPU MB@{n}"] = g["sizes"][n]["gpu_peak_mb"]
             if len(sizes) > 1:
                 row["MB growth"] = g["sizes"][sizes[-1]]["peak_mb"] - \
                     g["sizes"][sizes[-2]]["peak_mb"]
             rows.append(row)
-        print_fn("\nPredict time (s) and peak memory beyond X (MB) against N:\n")
+        print_fn("\nPredict time (s) and peak memory beyond X (MB; on a GPU also the peak "
+                 "of torch's GPU allocations) against N:\n")
         print_fn(format_table(rows, list(rows[0])))
         if "augmented_pass" in result:
             a = result["augmented_pass"]

@@ -20,6 +20,7 @@ def _expert_passes(experts, X, batch_size, *, transform):
             for expert in experts:
                 x = torch.from_numpy(X).to(expert.device)
                 inputs.append(expert.input_transform(x) if expert.input_transform else x)
+    synchronize_gpus()  # the conversion's kernels are not timed
     start = time.perf_counter()
     with torch.inference_mode():
         for k, expert in enumerate(experts):
@@ -32,6 +33,7 @@ def _expert_passes(experts, X, batch_size, *, transform):
                 else:
                     x = inputs[k][lo : lo + batch_size]
                 module(x)
+    synchronize_gpus()  # GPU kernels run asynchronously: wait for the last batch's
     return time.perf_counter() - start
 
 
@@ -52,6 +54,13 @@ def _module_calls(experts, X, batch_size):
                 _synchronize(module(x))
                 total += time.perf_counter() - start
     return total
+
+
+def synchronize_gpus():
+    """Wait until every GPU has run its queued kernels (nothing before CUDA is initialised):
+    CUDA runs them asynchronously, so a clock stopped without it times their launch only."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def _synchronize(tensor):

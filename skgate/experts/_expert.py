@@ -14,7 +14,13 @@ from skorch.dataset import Dataset, ValidSplit
 from skorch.utils import is_dataset, to_device, to_tensor
 from torch.utils.data import DataLoader
 
-from ..utils._device import resolve_device
+from ..utils._device import (
+    PortableNet,
+    module_placement,
+    move_module,
+    move_net,
+    resolve_device,
+)
 from ..utils._labels import encode_labels
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 
@@ -39,6 +45,15 @@ def _encoded_accuracy(net, X, y):
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
 
 
+def _as_float32(out):
+    """Floating tensors of a module's output (a tensor or a tuple of them) as float32."""
+    if isinstance(out, tuple):
+        return tuple(_as_float32(part) for part in out)
+    if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != torch.float32:
+        return out.to(torch.float32)
+    return out
+
+
 def _last_linear(module):
     last = None
     for sub in module.modules():
@@ -47,7 +62,7 @@ def _last_linear(module):
     return last
 
 
-class Expert(RNGSafeIterators, NeuralNetClassifier):
+class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
     """A skorch classifier that can serve as an expert in a :class:`MixtureOfExperts`.
 
     On top of :class:`skorch.NeuralNetClassifier` an expert knows
@@ -108,6 +123,12 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
     --------
     MixtureOfExperts : Combines experts with a gate.
 
+    Notes
+    -----
+    Inputs go where the module's parameters are, in their floating dtype (a module
+    already on a GPU with ``device=None``, a half-precision module), and the logits
+    come back as float32. ``expert.to(device)`` moves a fitted expert to another device.
+
     Examples
     --------
     >>> import numpy as np, torch
@@ -120,6 +141,9 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
     >>> logits.shape, layers["penultimate"].shape
     ((3, 2), (3, 4))
     """
+
+    #: pickled through torch's loader with a device mapping, as skorch does for module_
+    _portable_params = ("module", "input_transform")
 
     def __init__(
         self,
@@ -212,12 +236,53 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         return super().__sklearn_clone__()
 
     def set_params(self, **kwargs):
-        if getattr(self, "frozen", False) and getattr(self, "initialized_", False):
+        initialized = getattr(self, "initialized_", False)
+        if "device" in kwargs and initialized:
+            # where it runs, not what it computes: allowed on a frozen expert too, and its
+            # module, criterion, optimiser state and input transform follow
+            self.to(kwargs.pop("device"))
+            if not kwargs:
+                return self
+        if getattr(self, "frozen", False) and initialized:
             raise ValueError(
                 f"Cannot set {sorted(kwargs)} on a frozen expert: it is already trained and "
-                "must not change. Build a new expert to change it."
+                "must not change (only its device may: expert.to(device)). Build a new "
+                "expert to change it."
             )
         return super().set_params(**kwargs)
+
+    def to(self, device):
+        """Move the expert to ``device`` in place and set its ``device`` parameter.
+
+        The module (``module_``, and the ``module`` parameter when it is a module
+        instance), the criterion, the optimiser's state and an ``input_transform``
+        that is a torch module go to ``device``. Allowed on a frozen expert: the
+        device changes where it runs, not what it computes (a frozen expert shared
+        by several mixtures moves for all of them).
+
+        Parameters
+        ----------
+        device : str or torch.device
+            ``"cpu"``, ``"cuda"``, ``"cuda:<index>"``, ``"auto"`` or a
+            :class:`torch.device`.
+
+        Returns
+        -------
+        self : Expert
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skgate import Expert
+        >>> expert = Expert.from_pretrained(torch.nn.Linear(4, 2), classes=[0, 1])
+        >>> expert.to("cpu").device
+        'cpu'
+        """
+        if device is not None:
+            device = resolve_device(device, type(self).__name__)
+        move_net(self, device)
+        move_module(self.input_transform, device)
+        return self
 
     def __sklearn_is_fitted__(self):
         return bool(getattr(self, "initialized_", False)) and (
@@ -250,7 +315,7 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         if self.frozen:
             return self._check_frozen_is_trained()
         self.__dict__.pop("classes_inferred_", None)  # a fit starts afresh
-        with torch_seeded(torch_seed(self.random_state)):
+        with torch_seeded(torch_seed(self.random_state), self.device):
             return super().fit(X, y, **fit_params)  # initialises, then calls partial_fit
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -288,9 +353,12 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         return given if given is not None else np.unique(y)
 
     def initialize(self):
-        if self.device is not None:  # skorch's None: leave the data and module where they are
-            resolve_device(self.device, type(self).__name__)  # a clear error, naming device
-        return super().initialize()
+        if self.device is None:  # skorch's None: leave the data and module where they are
+            return super().initialize()
+        resolve_device(self.device, type(self).__name__)  # a clear error, naming device
+        super().initialize()
+        move_module(self.input_transform, self.device)  # a transform holding tensors
+        return self
 
     def infer(self, x, **fit_params):
         """The module's output on a batch, after the input transform.
@@ -299,16 +367,22 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         the module as keyword arguments, merged with ``fit_params``, as in skorch; the
         input transform then receives the whole dict.
         """
-        x = to_tensor(x, device=self.device)
+        # where the module's parameters are, in their dtype: with device=None the module may
+        # be on a GPU already; in a thread of n_jobs a bare "cuda" would be that thread's
+        # current GPU, not necessarily the module's; a half-precision module takes halves
+        device, dtype = module_placement(self.module_, self.device)
+        x = to_tensor(x, device=device if device is not None else "cpu")
         if isinstance(x, Mapping):
             if self.input_transform is not None:
                 x = self.input_transform(x)
             return self.module_(**self._merge_x_and_fit_params(x, fit_params))
         if isinstance(x, torch.Tensor):
             if x.dtype != torch.float32:
-                x = x.to(torch.float32)
+                x = x.to(torch.float32)  # the transform's input is float32, as documented
             if self.input_transform is not None:
                 x = self.input_transform(x)
+            if x.is_floating_point() and x.dtype != dtype:
+                x = x.to(dtype)  # a half-precision module (or float64) takes its own dtype
         return self.module_(x, **fit_params)
 
     # -- inference ----------------------------------------------------------------------
@@ -348,12 +422,16 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
         # collates sample by sample, which costs more than a LeNet forward pass. Only while
         # that path would do nothing else: a custom dataset, collate_fn, num_workers...
         # take skorch's path, as in training.
-        if training or is_dataset(X) or not self._reads_arrays(X):
+        if training:
             yield from super().forward_iter(X, training=training, device=device)
             return
-        self._start_inference()
-        for out in self._array_forward_iter(X):
-            yield to_device(out, device)
+        if is_dataset(X) or not self._reads_arrays(X):
+            outputs = super().forward_iter(X, training=training, device=device)
+        else:
+            self._start_inference()
+            outputs = (to_device(out, device) for out in self._array_forward_iter(X))
+        for out in outputs:
+            yield _as_float32(out)  # a half-precision module's logits: NumPy has no bfloat16
 
     def _start_inference(self):
         self.check_is_fitted()
@@ -397,7 +475,7 @@ class Expert(RNGSafeIterators, NeuralNetClassifier):
     def _logits_of(self, out):
         """A batch's logits on the CPU: the module's output, or the first of a tuple (the
         rest is dropped at once, not kept for the whole pass)."""
-        return to_device(out[0] if isinstance(out, tuple) else out, "cpu")
+        return _as_float32(to_device(out[0] if isinstance(out, tuple) else out, "cpu"))
 
     def _collect(self, chunks, captured):
         """Logits and activations as arrays, from per-batch logits and captures."""

@@ -4,16 +4,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
-from ..utils._device import resolve_device  # noqa: F401 (imported from here by gates)
+from ..utils._device import (
+    cpu_if_cuda_is_missing,
+    dumps_portable,
+    loads_portable,
+    resolve_device,  # noqa: F401 (imported from here by gates)
+)
 from ..utils._labels import marker_is_a_class, unlabelled_mask
 from ..utils._param_validation import ParamValidationMixin, fit_context
 from ..utils._warnings import warn_user
+
+
+def _device_dependent(value):
+    """A torch module or tensor, or a list or tuple holding one."""
+    if isinstance(value, list | tuple):
+        return any(isinstance(item, torch.nn.Module | torch.Tensor) for item in value)
+    return isinstance(value, torch.nn.Module | torch.Tensor)
 
 
 def warn_unowned(gate, owners, names):
@@ -266,6 +279,56 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {}
+
+    def to(self, device):
+        """Move the gate's fitted networks to ``device`` in place; set its ``device``.
+
+        Gates that run no network of their own (:class:`NaiveConcatGate`,
+        :class:`AugmentedGate`, :class:`UniversalGate`, which computes on the CPU)
+        are left as they are; gates that wrap others move them.
+
+        Parameters
+        ----------
+        device : str or torch.device
+
+        Returns
+        -------
+        self : gate
+        """
+        return self
+
+    def __reduce_ex__(self, protocol):
+        # pickle (and copy) only: skgate.save reads __getstate__, and writes the modules
+        # as tensors of its own
+        reduced = list(super().__reduce_ex__(protocol))
+        if len(reduced) > 2 and isinstance(reduced[2], dict):
+            state = self._portable_state(dict(reduced[2]))  # never self.__dict__ itself
+            # attributes holding torch modules or tensors outside a skorch network go
+            # through torch's loader with a device mapping: a gate fitted on a GPU
+            # unpickles on a machine without one (skorch does it for its networks)
+            portable = {key: state.pop(key) for key in list(state)
+                        if _device_dependent(state[key])}
+            if portable:
+                state["__skgate_portable__"] = dumps_portable(portable)
+            reduced[2] = state
+        return tuple(reduced)
+
+    def _portable_state(self, state):
+        """The state to pickle, before the portable attributes are packed (a subclass
+        replaces what it can restore from elsewhere)."""
+        return state
+
+    def __setstate__(self, state):
+        packed = state.pop("__skgate_portable__", None)
+        if "device" in state:
+            state["device"] = cpu_if_cuda_is_missing(state["device"], type(self).__name__)
+        super().__setstate__(state)
+        if packed is not None:
+            self.__dict__.update(loads_portable(packed))
+        self._restore_state()
+
+    def _restore_state(self):
+        """After unpickling: restore what :meth:`_portable_state` left out."""
 
     def expert_layers(self):
         """Names of the expert activations the gate needs besides the logits."""

@@ -95,6 +95,24 @@ class FloorGate(BaseGate):
         self.cv_repeats = cv_repeats
         self.random_state = random_state
 
+    def to(self, device):
+        """Move the wrapped gates (``gate``, ``floor`` and their fitted copies) to
+        ``device`` in place, as the gates that train networks do.
+
+        Parameters
+        ----------
+        device : str or torch.device
+
+        Returns
+        -------
+        self : FloorGate
+        """
+        for gate in (self.gate, self.floor, getattr(self, "gate_", None),
+                     getattr(self, "floor_", None)):
+            if hasattr(gate, "to"):
+                gate.to(device)
+        return self
+
     def _floor(self):
         return NaiveConcatGate("energy") if self.floor is None else self.floor
 

@@ -8,12 +8,13 @@ import torch
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import VotingClassifier
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 
 from ..models import MLP
+from ..utils._device import PortableNet, move_net
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seeded
 from ._base import one_hot, warn_unowned
@@ -48,7 +49,7 @@ def logit_stats(logits):
     return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
 
 
-class _SeededNetClassifier(RNGSafeIterators, NeuralNetClassifier):
+class _SeededNetClassifier(PortableNet, RNGSafeIterators, NeuralNetClassifier):
     """A skorch classifier whose ``fit`` seeds torch (initialisation and shuffling).
 
     The seed is a parameter, so clones (``VotingClassifier`` fits clones) keep it.
@@ -60,7 +61,7 @@ class _SeededNetClassifier(RNGSafeIterators, NeuralNetClassifier):
 
     def fit(self, X, y=None, **fit_params):
         seed = None if self.random_state is None else int(self.random_state)
-        with torch_seeded(seed):
+        with torch_seeded(seed, self.device):
             return super().fit(X, y, **fit_params)
 
 
@@ -121,7 +122,7 @@ class PANGate(TorchGate):
     lr : float, default=1e-3
         The optimizer's learning rate.
     batch_size : int, default=128
-    device : str, default="cpu"
+    device : str or torch.device, default="cpu"
         Where the networks train and run; ``"auto"`` means CUDA when available.
     random_state : int or None, default=None
         Seeds the networks' initialisation and shuffling.
@@ -298,6 +299,17 @@ class PANGate(TorchGate):
             fallback = NaiveConcatGate() if self.fallback is None else self.fallback
             self.fallback_ = clone(fallback).fit(outputs, y)
         return self
+
+    def _move_networks(self, device):
+        for network in getattr(self, "networks_", []):
+            pipelines = (network.estimators_ if isinstance(network, VotingClassifier)
+                         else [network])
+            for pipeline in pipelines:
+                if isinstance(pipeline, Pipeline):
+                    move_net(pipeline[-1], device)
+        fallback = getattr(self, "fallback_", None)
+        if hasattr(fallback, "to"):
+            fallback.to(device)
 
     def attribution_proba(self, outputs):
         """Each network's probability that the input is its expert's, ``(n_samples, n_experts)``.

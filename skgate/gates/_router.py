@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from ..models import MLP
+from ..utils._device import PortableNet, module_placement, move_net
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
 from ..utils._warnings import warn_user
@@ -82,7 +83,7 @@ class _RouterCNN(nn.Module):
         return self.net(x)
 
 
-class _SeededNet(RNGSafeIterators, NeuralNet):
+class _SeededNet(PortableNet, RNGSafeIterators, NeuralNet):
     """A skorch net whose ``fit`` seeds torch (initialisation and shuffling)."""
 
     def __init__(self, *args, random_state=None, **kwargs):
@@ -90,7 +91,7 @@ class _SeededNet(RNGSafeIterators, NeuralNet):
         self.random_state = random_state
 
     def fit(self, X, y=None, **fit_params):
-        with torch_seeded(self.random_state):
+        with torch_seeded(self.random_state, self.device):
             return super().fit(X, y, **fit_params)
 
 
@@ -189,7 +190,7 @@ class FastRouter(TorchGate):
     lr : float, default=2e-3
         The optimizer's learning rate.
     batch_size : int, default=128
-    device : str, default="cpu"
+    device : str or torch.device, default="cpu"
         Where the router trains and runs: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"``
         or ``"auto"`` (CUDA when available).
     validation_fraction : float in (0, 1) or None, default=0.2
@@ -444,17 +445,27 @@ class FastRouter(TorchGate):
             module = _Augment(module)
         return module
 
+    def _move_networks(self, device):
+        router = getattr(self, "router_", None)
+        if router is not None:
+            move_net(router, device)
+        teacher = getattr(self, "teacher_", None)
+        teacher = getattr(teacher, "estimator", teacher)  # a FrozenEstimator's gate
+        if hasattr(teacher, "to"):
+            teacher.to(device)
+
     # -- routing ------------------------------------------------------------------------
     def _router_proba(self, X):
         # the module directly, in inference mode and large batches: skorch's predict
         # indexes its Dataset one sample at a time, which cost more than the router itself
         module = self.router_.module_
-        device = self.router_.device
+        # where the module is (in a thread, a bare "cuda" would be that thread's GPU)
+        device, dtype = module_placement(module, self.router_.device or "cpu")
         X = np.asarray(X, dtype=np.float32)
         step = max(self.batch_size, 1024)
         with torch.inference_mode():
             logits = [module(torch.from_numpy(np.ascontiguousarray(X[i : i + step]))
-                             .to(device)).float().cpu().numpy()
+                             .to(device, dtype)).float().cpu().numpy()
                       for i in range(0, len(X), step)]
         return softmax(np.concatenate(logits), axis=1)
 

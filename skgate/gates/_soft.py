@@ -18,6 +18,7 @@ from skorch.dataset import ValidSplit
 from skorch.history import History
 from torch import nn
 
+from ..utils._device import move_module, move_net
 from ..utils._labels import encode_labels
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
@@ -37,6 +38,13 @@ from ._torch import TorchGate
 GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
 
 __all__ = ["GATE_NETS", "EpochTestScoring", "SoftMixtureModule", "SoftMoE"]
+
+
+def _joint_modules(module):
+    """The experts' modules inside a joint SoftMixtureModule (None in another mode)."""
+    if module.mode != "joint":
+        return None
+    return [joint[0].module for joint in module.experts]
 
 
 # -- the gate ---------------------------------------------------------------------------
@@ -143,8 +151,11 @@ class SoftMoE(TorchGate):
         the best epoch's weights.
     callbacks : list of skorch callbacks or None, default=None
         More callbacks, for example :class:`EpochTestScoring`.
-    device : str, default="cpu"
+    device : str or torch.device, default="cpu"
         Where the gate trains and runs; ``"auto"`` means CUDA when available.
+        With ``train_experts=True`` the experts are trained there too, and stay
+        there: the mixture sets their ``device`` to it. ``gate.to(device)``
+        moves a fitted gate.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation and shuffling without touching the global torch
         random state.
@@ -264,6 +275,27 @@ class SoftMoE(TorchGate):
         self.random_state = random_state
         self.verbose = verbose
         self._set_optimizer_params(optimizer_params)
+
+    def _portable_state(self, state):
+        net = state.get("net_")
+        if net is not None and state.get("module_") is getattr(net, "module_", None):
+            # the network's own module: pickled once, with the network, and one object
+            # again after unpickling
+            state.pop("module_")
+            state.pop("expert_modules_", None)
+            state["__module_is_net_module__"] = True
+        return state
+
+    def _restore_state(self):
+        if self.__dict__.pop("__module_is_net_module__", False):
+            self.module_ = self.net_.module_
+            self.expert_modules_ = _joint_modules(self.module_)
+
+    def _move_networks(self, device):
+        net = getattr(self, "net_", None)
+        if net is not None:
+            move_net(net, device)
+        move_module(getattr(self, "module_", None), device)  # the net's module, or its own
 
     # -- what the mixture needs to know -------------------------------------------------
     def expert_layers(self):
@@ -466,7 +498,7 @@ class SoftMoE(TorchGate):
             self.scalers_ = [StandardScaler().fit(h) for h in outputs.layer(self.features)]
         inputs = self._inputs(outputs, y)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        with torch_seeded(seed):  # seeds initialisation and shuffling
+        with torch_seeded(seed, self._device()):  # seeds initialisation and shuffling
             self._build_and_train(inputs, y_enc, expert_set, seed)
         self.history_ = History() if self.net_ is None else self.net_.history
         return self
@@ -518,8 +550,7 @@ class SoftMoE(TorchGate):
         else:  # a fixed gate over frozen experts: nothing to learn, nothing to train
             self.net_ = None
         self.module_ = module if self.net_ is None else self.net_.module_
-        self.expert_modules_ = ([joint[0].module for joint in self.module_.experts]
-                                if mode == "joint" else None)
+        self.expert_modules_ = _joint_modules(self.module_)
 
     # -- prediction ---------------------------------------------------------------------
     def _forward(self, outputs):

@@ -10,6 +10,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from ..models import ThumbnailCNN
+from ..utils._device import PortableNet, module_placement
 from ..utils._seeding import RNGSafeIterators
 
 
@@ -141,7 +142,7 @@ class SoftMixtureModule(nn.Module):
         return torch.logsumexp(log_w.unsqueeze(2) + log_p, dim=1), weights
 
 
-class _SoftNet(RNGSafeIterators, NeuralNetClassifier):
+class _SoftNet(PortableNet, RNGSafeIterators, NeuralNetClassifier):
     """skorch classifier whose module returns ``(log_proba, weights)``."""
 
     def get_loss(self, y_pred, y_true, *args, **kwargs):
@@ -203,8 +204,11 @@ def joint_expert_modules(expert_set, x0, n_classes):
     modules = []
     for k, (name, expert) in enumerate(zip(expert_set.names, expert_set.experts)):
         joint = _JointExpert(copy.deepcopy(expert.module_), expert.input_transform)
+        # the sample goes where the copy is (the expert's device, in its dtype); the gate's
+        # network then takes the copies to the gate's device
+        device, dtype = module_placement(joint, "cpu")
         with torch.no_grad():  # one sample: fail early and clearly on a wrong width
-            width = joint(torch.as_tensor(x0)).shape[-1]
+            width = joint(torch.as_tensor(x0, device=device, dtype=dtype)).shape[-1]
         if width != len(expert_set.columns_[k]):
             raise ValueError(
                 f"Expert {name!r} returns {width} logits but has "

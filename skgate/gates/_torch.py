@@ -2,6 +2,8 @@
 
 from numbers import Integral, Real
 
+import torch
+
 from ..utils._device import resolve_device
 from ..utils._param_validation import Interval, InvalidParameterError
 from ._base import BaseGate
@@ -29,7 +31,7 @@ class TorchGate(BaseGate):
         "optimizer": [callable],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -55,6 +57,28 @@ class TorchGate(BaseGate):
 
     def _device(self):
         return resolve_device(self.device, type(self).__name__)
+
+    def to(self, device):
+        """Move the gate's fitted networks to ``device`` in place and set its ``device``
+        parameter (a refit trains there too).
+
+        Parameters
+        ----------
+        device : str or torch.device
+            ``"cpu"``, ``"cuda"``, ``"cuda:<index>"``, ``"auto"`` or a
+            :class:`torch.device`.
+
+        Returns
+        -------
+        self : gate
+        """
+        device = resolve_device(device, type(self).__name__)
+        self.device = device
+        self._move_networks(device)
+        return self
+
+    def _move_networks(self, device):
+        """Move the fitted networks (a subclass knows them) to ``device``."""
 
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)

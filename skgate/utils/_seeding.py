@@ -20,11 +20,15 @@ def torch_seed(random_state):
 
 
 @contextmanager
-def torch_seeded(seed):
+def torch_seeded(seed, device=None):
     """Run the block with torch's random state seeded with ``seed``, restored afterwards.
 
     The CPU generator and, where CUDA is initialised, every CUDA device's are forked
-    (``torch.random.fork_rng``), so the caller's random state is left as it was. The block
+    (``torch.random.fork_rng``) and seeded, so the caller's random state is left as it
+    was. Before CUDA is initialised only the CPU generator is seeded
+    (``torch.manual_seed`` would queue a seed of every GPU's generator for when CUDA
+    starts, which no fork restores); a block that runs on a GPU (``device``) first
+    initialises CUDA, so its GPU generators are forked and seeded too. The block
     holds a process-wide lock, also with ``seed=None`` (then the state is not touched):
     another thread's training cannot draw from the same generators in between, so a
     seeded fit gives the same result whatever runs beside it.
@@ -32,6 +36,8 @@ def torch_seeded(seed):
     Parameters
     ----------
     seed : int or None
+    device : str, torch.device or None, default=None
+        Where the block runs; a CUDA device initialises CUDA first.
 
     Examples
     --------
@@ -48,11 +54,22 @@ def torch_seeded(seed):
         if seed is None:
             yield
             return
+        if _on_cuda(device) and torch.cuda.is_available():
+            torch.cuda.init()  # the block's GPU draws (dropout) are seeded too
         devices = (list(range(torch.cuda.device_count()))
                    if torch.cuda.is_available() and torch.cuda.is_initialized() else [])
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(seed))
+            torch.random.default_generator.manual_seed(int(seed))
+            for index in devices:  # forked above, restored after the block
+                torch.cuda.default_generators[index].manual_seed(int(seed))
             yield
+
+
+def _on_cuda(device):
+    try:
+        return device is not None and torch.device(device).type == "cuda"
+    except (RuntimeError, TypeError):
+        return False
 
 
 class _LockedIterable:

@@ -37,6 +37,39 @@ def test_report_shows_every_measure():
     assert "predict 0.500 x the experts' forward passes (speed-up 2.00)" in out
 
 
+def test_the_gpu_memory_is_measured_and_reported(monkeypatch):
+    # #25 item 13: the process's resident size does not hold GPU memory
+    import pickle
+
+    import torch
+
+    from skgate import MixtureOfExperts
+    from skgate.bench import _perf
+    from skgate.utils._testing import slice_expert
+
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    moe = MixtureOfExperts([("a", slice_expert(4, 0, [0, 1])),
+                            ("b", slice_expert(4, 2, [2, 3]))]).fit(X)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: 2**20)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: 5 * 2**20)
+    results = []
+
+    class Queue:
+        put = staticmethod(results.append)
+
+    _perf._memory_child(pickle.dumps((moe, X)), 128, 1, Queue())
+    assert results[0]["gpu_peak_mb"] == 4.0
+    result = _result()
+    for size in result["gates"]["energy"]["sizes"].values():
+        size["gpu_peak_mb"] = 7.0
+    lines = []
+    report_perf([result], print_fn=lines.append)
+    assert "GPU MB@1000" in "\n".join(lines) and "7.0000" in "\n".join(lines)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("SKGATE_DATA_DIR"), reason="SKGATE_DATA_DIR unset")
 def test_bench_perf_smoke(tmp_path, capsys):

@@ -29,3 +29,18 @@ def test_predict_overhead_reports_every_measurement_and_its_ratio():
     assert "experts' modules alone" in table and "predict / modules" in table
     assert f"{result['ratio_modules']:.3f}" in table and "| toy " in table
     assert "n_jobs=-1 / predict" in table and f"{result['ratio_parallel']:.3f}" in table
+
+
+def test_the_forward_passes_wait_for_the_gpu(monkeypatch):
+    # #25 item 13: GPU kernels run asynchronously; the clock stopped before they ran
+    from skgate.bench import _timing
+
+    X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    experts = [slice_expert(4, 0, [0, 1]), slice_expert(4, 2, [2, 3])]
+    calls = []
+    monkeypatch.setattr(_timing.torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(_timing.torch.cuda, "synchronize", lambda *a: calls.append(a))
+    for transform in (False, True):
+        calls.clear()
+        _timing._expert_passes(experts, X, 16, transform=transform)
+        assert len(calls) == 2  # before the clock starts and before it stops

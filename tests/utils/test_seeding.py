@@ -3,6 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 import torch
 
 from skgate.utils._seeding import torch_seed, torch_seeded
@@ -40,3 +41,17 @@ def test_seeded_blocks_in_threads_draw_what_they_draw_alone():
         threaded = list(pool.map(draws, range(8)))
     for a, b in zip(alone, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+def test_seeding_queues_no_gpu_seed_before_cuda_starts():
+    # #25 item 11: torch.manual_seed queued a seed of every GPU for when CUDA starts
+    if torch.cuda.is_initialized():
+        pytest.skip("CUDA is initialised: there is no queue of seeds to watch")
+    tracker = torch.cuda._lazy_seed_tracker
+    before = tracker.get_calls()
+    with torch_seeded(0):
+        a = torch.rand(3)
+    with torch_seeded(0):
+        b = torch.rand(3)
+    assert torch.equal(a, b)
+    assert tracker.get_calls() == before  # no manual_seed_all waiting for CUDA to start
