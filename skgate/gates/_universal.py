@@ -46,10 +46,12 @@ __all__ = ["CALIBRATIONS", "MIN_SAMPLES", "PRETRAINED", "UniversalGate", "load_c
            "_pretrained_path"]
 
 #: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
-CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations")
+CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations", "joint")
+#: the calibrations that read the experts' activations
+READS_ACTIVATIONS = ("activations", "joint")
 #: fewest labelled samples per expert from which "auto" considers each calibration
 MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20,
-               "activations": 20}
+               "activations": 20, "joint": 20}
 #: calibrations the pool may fit (``pool_calibration``)
 POOL_CALIBRATIONS = ("affine", "features", "network", "activations")
 #: at most this many pseudo-labels in each semi-supervised fit (with the labels)
@@ -141,13 +143,17 @@ class UniversalGate(BaseGate):
         counts. ``"paper"`` is the paper's five: mean, std, max, min and
         median of the logits.
     calibration : {"auto", "none", "shift", "affine", "features", "network", \
-            "activations"}, default="auto"
+            "activations", "joint"}, default="auto"
         The per-expert calibration fitted on the labels given to ``fit``.
         ``"auto"`` chooses by ``cv``-fold cross-validation of the routing
         accuracy among the levels the labels allow: ``"shift"`` (``s_k + b_k``)
         from one labelled sample per expert, ``"affine"`` from 2,
         ``"features"`` from 5, ``"network"`` and ``"activations"`` (a small
-        network per expert on its logits and ``layer``) from 20. From the
+        network per expert on its logits and ``layer``) from 20, and
+        ``"joint"`` from 20: one linear map from every expert's logits and
+        ``layer``, concatenated, to every expert's score, the only level in
+        which one expert's outputs can lower another's score (where each of
+        many experts is over-confident on the others' inputs). From the
         simplest, each level replaces the one chosen so far only if clearly
         more labelled samples are routed better than worse by it when held
         out: the difference above the square root of their sum (for the
@@ -180,11 +186,11 @@ class UniversalGate(BaseGate):
         ``"hard"``: the best-scored expert answers alone; ``"soft"``: the
         experts are mixed with the softmax of their scores.
     layer : str or None, default="penultimate"
-        The expert activation read by the ``"activations"`` calibration (a
-        name of :meth:`skgate.Expert.forward_outputs`); ``None`` never reads
-        activations. Only read while fitting with ``calibration="auto"`` (or
-        ``"activations"``) and, if a level that reads it is chosen (for the
-        labels or for the pool), at prediction.
+        The expert activation read by the ``"activations"`` and ``"joint"``
+        calibrations (a name of :meth:`skgate.Expert.forward_outputs`); ``None``
+        never reads activations. Only read while fitting with
+        ``calibration="auto"`` (or a level that reads it) and, if such a level is
+        chosen (for the labels or for the pool), at prediction.
     alpha : float, default=1.0
         Penalty on the squared weights of a learned shared correction (against
         the mean routing cross-entropy). Strong on purpose: weaker penalties
@@ -357,8 +363,8 @@ class UniversalGate(BaseGate):
         if hasattr(self, "calibration_"):  # fitted: what the chosen calibrations read
             pool = getattr(self, "pool_used_", False) and getattr(
                 self, "pool_report_", {}).get("level") == "activations"
-            return self.calibration_ == "activations" or pool
-        return self.calibration in ("auto", "activations") or (
+            return self.calibration_ in READS_ACTIVATIONS or pool
+        return self.calibration in ("auto", *READS_ACTIVATIONS) or (
             self._uses_pool() and self.pool_calibration == "activations")
 
     def gate_tags(self):
@@ -733,7 +739,7 @@ class UniversalGate(BaseGate):
             return self.calibration
         counts = owners.sum(axis=0)
         levels = [lv for lv in CALIBRATIONS if counts.min() >= MIN_SAMPLES[lv]
-                  and (lv != "activations" or inputs["acts"] is not None)]
+                  and (lv not in READS_ACTIVATIONS or inputs["acts"] is not None)]
         seed = self._seed()  # one seed: every level is validated on the same folds
 
         def route(level):

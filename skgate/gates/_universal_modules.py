@@ -29,8 +29,12 @@ class _Calibration(nn.Module):
     ``shift``: ``s_k + b_k``; ``affine``: ``(1 + a_k) s_k + b_k``; ``features``:
     plus ``v_k . f_k`` on the standardised statistics; ``network``: plus a small
     network on the expert's standardised logits; ``activations``: the network
-    reads the expert's standardised activations too. Every parameter starts at
-    0: the identity.
+    reads the expert's standardised activations too. Each of these scores an expert
+    from its own outputs. ``joint``: the ``features`` level plus one linear map from
+    every expert's standardised logits and activations, concatenated, to every
+    expert's score, so that what one expert sees can lower another's score (a
+    digit expert's features can say "not a photograph" where the photograph
+    expert's own energy cannot). Every parameter starts at 0: the identity.
     """
 
     def __init__(self, level, inputs, hidden_units):
@@ -40,9 +44,12 @@ class _Calibration(nn.Module):
         self.scale = nn.Parameter(torch.zeros(k, dtype=torch.float64),
                                   requires_grad=level != "shift")
         self.shift = nn.Parameter(torch.zeros(k, dtype=torch.float64))
-        if level in ("features", "network", "activations"):
+        if level in ("features", "network", "activations", "joint"):
             n_features = inputs["features"].shape[-1]
             self.weights = nn.Parameter(torch.zeros(k, n_features, dtype=torch.float64))
+        if level == "joint":
+            width = sum(z.shape[1] for z in self._net_inputs(inputs))
+            self.joint = _zero_last(nn.Linear(width, k)).double()
         if level in ("network", "activations"):
             self.nets = nn.ModuleList(
                 _correction_net("mlp", z.shape[1], hidden_units).double()
@@ -50,14 +57,16 @@ class _Calibration(nn.Module):
             )
 
     def _net_inputs(self, inputs):
-        if self.level == "activations":
+        if self.level in ("activations", "joint"):
             return [torch.cat(pair, dim=1) for pair in zip(inputs["logits"], inputs["acts"])]
         return inputs["logits"]
 
     def forward(self, inputs):
         out = (1 + self.scale) * inputs["scores"] + self.shift
-        if self.level in ("features", "network", "activations"):
+        if self.level in ("features", "network", "activations", "joint"):
             out = out + (inputs["features"] * self.weights).sum(-1)
+        if self.level == "joint":
+            out = out + self.joint(torch.cat(self._net_inputs(inputs), dim=1))
         if self.level in ("network", "activations"):
             out = out + torch.cat(
                 [net(z) for net, z in zip(self.nets, self._net_inputs(inputs))], dim=1)

@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import logsumexp, softmax
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
@@ -12,6 +13,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skgate import MixtureOfExperts
 from skgate.experts import ExpertSet
+from skgate.experts._set import ExpertOutputs
 from skgate.gates import (
     CALIBRATIONS,
     NaiveConcatGate,
@@ -19,6 +21,7 @@ from skgate.gates import (
     load_correction,
     universal_features,
 )
+from skgate.gates._universal_modules import _Calibration
 from skgate.utils._testing import frozen_linear, slice_expert
 
 RNG = np.random.default_rng(0)
@@ -138,6 +141,45 @@ def test_the_activations_level_reads_the_layer_only_when_chosen():
     assert UniversalGate(layer=None).expert_layers() == ()
 
 
+def _ring(n=600, seed=0):
+    """Three experts, equally confident on every input, whose activations each tell only
+    whether the *next* expert owns it: no expert's own outputs say whether it owns an
+    input, but all of them together do."""
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(3, size=n)
+    experts = ExpertSet([(f"e{k}", frozen_linear(np.zeros((2, 1)), [2 * k, 2 * k + 1]))
+                         for k in range(3)])
+    logits = [rng.normal(size=(n, 2)) + [4.0, 0.0] for _ in range(3)]
+    acts = [{"penultimate": np.c_[(owner == (k + 1) % 3) + 0.1 * rng.normal(size=n),
+                                  rng.normal(size=n)]} for k in range(3)]
+    y = 2 * owner + rng.integers(2, size=n)
+    return ExpertOutputs(experts, None, logits, acts), y, owner
+
+
+def test_the_joint_level_lets_one_experts_outputs_route_another():
+    (outputs, y, _), (test, _, test_owner) = _ring(n=400), _ring(n=400, seed=1)
+    gate = UniversalGate(None, pool="ignore", calibration="joint", random_state=0)
+    routed = {level: (UniversalGate(None, pool="ignore", calibration=level, random_state=0)
+                      .fit(outputs, y).route(test) == test_owner).mean()
+              for level in ("activations", "joint")}
+    # per expert, an input marked "the next one's" is not mine, and the other two tie
+    assert routed["activations"] < 0.8 < 0.95 < routed["joint"]
+    assert gate.fit(outputs, y).expert_layers() == ("penultimate",)
+    auto = UniversalGate(None, pool="ignore", random_state=0).fit(outputs, y)
+    assert auto.calibration_ == "joint" and auto.cv_scores_["joint"] > 0.95
+
+
+def test_the_joint_level_starts_at_the_identity_with_one_map_over_every_expert():
+    rng = np.random.default_rng(0)
+    inputs = {"scores": torch.as_tensor(rng.normal(size=(5, 3))),
+              "features": torch.as_tensor(rng.normal(size=(5, 3, 4))),
+              "logits": [torch.as_tensor(rng.normal(size=(5, c))) for c in (2, 3, 4)],
+              "acts": [torch.as_tensor(rng.normal(size=(5, a))) for a in (6, 1, 2)]}
+    module = _Calibration("joint", inputs, hidden_units=16).double()
+    torch.testing.assert_close(module(inputs), inputs["scores"])
+    assert module.joint.weight.shape == (3, 2 + 3 + 4 + 6 + 1 + 2)  # every expert's outputs
+
+
 def test_calibration_auto_follows_the_number_of_labels():
     experts, X, y = _blocks([3, 3], n=400)
     outputs = _outputs(experts, X)
@@ -146,9 +188,9 @@ def test_calibration_auto_follows_the_number_of_labels():
     gate = UniversalGate(None, random_state=0).fit(_subset(outputs, one), y[one])
     assert gate.calibration_ in ("none", "shift") and gate.cv_scores_ == {}  # unvalidated
     gate = UniversalGate(None, pool="ignore", random_state=0).fit(outputs, y)
-    assert set(gate.cv_scores_) == set(CALIBRATIONS) - {"activations"}  # no layer given
+    assert set(gate.cv_scores_) == set(CALIBRATIONS) - {"activations", "joint"}  # no layer
     pooled = UniversalGate(None, random_state=0).fit(outputs, y)  # the pool is compared too
-    compared = set(CALIBRATIONS) - {"activations"} | {"pool"}
+    compared = set(CALIBRATIONS) - {"activations", "joint"} | {"pool"}
     assert set(pooled.cv_scores_) - {"pool+labels"} == compared
     assert gate.calibration_ in CALIBRATIONS
     assert gate.n_experts_ == 2 or gate.calibration_ == "none"
@@ -178,7 +220,8 @@ def test_one_label_per_expert_shifts_only_when_energy_misroutes_one():
     assert gate.fit(_subset(outputs, rows), y[rows]).calibration_ == "none"
 
 
-@pytest.mark.parametrize("level", CALIBRATIONS[1:-1])
+@pytest.mark.parametrize("level", [lv for lv in CALIBRATIONS[1:] if lv not in
+                                   ("activations", "joint")])  # these read activations
 def test_each_calibration_fixes_a_shifted_expert(level):
     experts, X, y = _blocks([3, 3], n=300, scale=2.0)
     # e1's logits are all raised by 2: energy sends it most inputs
