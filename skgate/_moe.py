@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from .exceptions import SkgateWarning
 from .experts import Expert, ExpertOutputs, ExpertSet
 from .gates import NaiveConcatGate
-from .gates._base import get_gate_tags, no_labels_error
+from .gates._base import get_gate_fit, get_gate_tags, no_labels_error
 from .utils._composition import _BaseComposition
 from .utils._labels import marker_is_a_class, unlabelled_mask
 from .utils._param_validation import HasMethods, Interval, fit_context
@@ -313,13 +313,14 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             outputs = self._outputs(X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
         self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
+        gate_fit = get_gate_fit(self.gate_)
         if joint:  # the gate trained copies of the modules: they go into the mixture's experts
-            for expert, train, module in zip(self.experts_, trains, self.gate_.expert_modules_):
+            for expert, train, module in zip(self.experts_, trains, gate_fit.expert_modules):
                 if train:
                     expert.module_ = module
                     expert.initialize_optimizer()  # on the trained module's parameters
                     expert.jointly_trained_ = True
-        self.classes_ = self.gate_.classes_ if own_labels else self.expert_set_.classes_
+        self.classes_ = gate_fit.classes if own_labels else self.expert_set_.classes_
         return self
 
     def _check_unlabelled_marker(self, y, unlabelled):
@@ -372,16 +373,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def _check_gate_fits_experts(self):
         """A gate fitted beforehand (frozen) and bound to its experts must get as many."""
-        if not isinstance(self.gate_, FrozenEstimator) or self.gate_tags_.any_experts:
-            return
-        fitted_on = getattr(self.gate_.estimator, "n_experts_", None)
-        if fitted_on is not None and fitted_on != len(self.experts_):
-            raise ValueError(
-                f"The frozen {type(self.gate_.estimator).__name__} was fitted on {fitted_on} "
-                f"experts and is bound to them; this mixture has {len(self.experts_)}. Fit a "
-                "gate on these experts, or use a gate that works with any experts "
-                "(UniversalGate)."
-            )
+        if isinstance(self.gate_, FrozenEstimator):
+            get_gate_fit(self.gate_, n_experts=len(self.experts_))
 
     @staticmethod
     def _init_expert(name, expert, y):

@@ -60,7 +60,7 @@ class MalformedFileError(ValueError):
     """A file is not a well-formed file written by :func:`skgate.save`.
 
     Raised by :func:`skgate.load`, :func:`skgate.untrusted_types` and, for correction
-    files, :func:`skgate.gates.load_correction` for every file that is not such a file, is
+    files, ``UniversalGate(path)``, for every file that is not such a file, is
     truncated, corrupted or edited into something ``save`` does not write: a broken zip
     archive, JSON that does not describe an estimator, a missing or mistyped key, an array
     or tensor whose declared size does not match its data, non-finite weights, a weight

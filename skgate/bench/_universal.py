@@ -23,15 +23,9 @@ from sklearn.utils import Bunch
 
 from .. import __version__
 from ..experts import ExpertSet
-from ..gates import (
-    FloorGate,
-    NaiveConcatGate,
-    PANGate,
-    SoftMoE,
-    UniversalGate,
-    universal_features,
-)
+from ..gates import FloorGate, NaiveConcatGate, PANGate, SoftMoE, UniversalGate
 from ..gates._base import get_gate_tags, one_hot
+from ..gates._universal_features import universal_features
 from ..metrics import routing_accuracy_score
 from ..utils._evaluation import mean_std, proba_accuracy, timed
 from ._problems import PROBLEMS, make_problem, trained_experts

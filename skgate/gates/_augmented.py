@@ -19,15 +19,11 @@ from ..utils._param_validation import Interval, StrOptions
 from ._augmentations import (
     _AUGMENTATIONS,
     AUGMENTATION_SETS,
-    AUGMENTATIONS,
     _SampleRandom,
     resolve_augmentations,
 )
 from ._base import BaseGate, one_hot
 from ._naive import STATISTICS, expert_scores
-
-__all__ = ["AGGREGATIONS", "AUGMENTATION_SETS", "AUGMENTATIONS", "AugmentedGate",
-           "resolve_augmentations"]
 
 
 # -- aggregation ----------------------------------------------------------------------------
@@ -54,7 +50,7 @@ class AugmentedGate(BaseGate):
 
     The multi-pass augmentation of Kang, Chua and Maul (section 4.3): besides the
     input, every expert sees ``P`` augmented views of it; each expert gets a score
-    from its logits (a :data:`~skgate.gates.STATISTICS` statistic, as in
+    from its logits (a :class:`~skgate.gates.NaiveConcatGate` statistic, as in
     :class:`NaiveConcatGate`) and the passes are aggregated; the chosen expert
     answers alone, from its output on the un-augmented input. Needs no data.
 
@@ -117,8 +113,8 @@ class AugmentedGate(BaseGate):
         chosen, is measured in the benchmarks page of the documentation
         (``docs/benchmarks.md``, Table 3).
     statistic : str, default="energy"
-        The score of an expert's logits, a key of
-        :data:`~skgate.gates.STATISTICS` (the paper used ``"max_logit"``, its
+        The score of an expert's logits, a statistic of
+        :class:`~skgate.gates.NaiveConcatGate` (the paper used ``"max_logit"``, its
         "argmax"). Higher wins.
     penalty : float, default=1.0
         Weight of the across-pass standard deviation in ``"consistency"``.

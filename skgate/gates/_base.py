@@ -59,7 +59,8 @@ class GateTags:
 
     A gate declares its tags with :meth:`BaseGate.gate_tags`; the mixture reads
     them with :func:`get_gate_tags` (which also understands a gate wrapped in
-    :class:`sklearn.frozen.FrozenEstimator`) and nothing else.
+    :class:`sklearn.frozen.FrozenEstimator`), and what the fitted gate hands
+    back with :func:`get_gate_fit`: nothing else.
 
     Attributes
     ----------
@@ -72,13 +73,15 @@ class GateTags:
         The gate trains the experts' modules itself; the mixture only
         initialises the experts that are not frozen. The gate trains copies of
         the modules (it never changes the experts it is given) and exposes them,
-        in the experts' order, as ``expert_modules_``; the mixture puts them in
+        in the experts' order, in its :class:`GateFit`; the mixture puts them in
         its own experts and records them as trained.
     defines_label_space : bool
-        The gate predicts its own label space (``classes_`` from ``y``) instead of
-        the union of the experts' classes.
+        The gate predicts its own label space (the ``classes`` of its
+        :class:`GateFit`, from ``y``) instead of the union of the experts' classes.
     expert_layers : tuple of str, or mapping of expert name to tuple of str
-        The expert activations the gate reads besides the logits.
+        The expert activations the gate reads besides the logits. A gate declares
+        them by overriding :meth:`BaseGate.expert_layers` (one way only:
+        :func:`get_gate_tags` refuses tags that disagree with it).
     any_experts : bool
         The fitted gate works with any set of experts (any number, any label
         spaces), not only the ones it was fitted on, so it can be reused frozen.
@@ -87,6 +90,16 @@ class GateTags:
         any expert runs: the mixture asks it for the weights first and runs each
         expert only on the samples with a non-zero weight for it. ``fit`` still
         gets every expert's outputs.
+    uses_unlabelled : bool
+        ``fit`` learns from unlabelled samples (label ``-1``) too; a gate
+        without the tag is fitted on the labelled samples only.
+    max_unlabelled : int or None
+        The most unlabelled samples the gate reads: the mixture passes a random
+        subset of that size. ``None``: all of them.
+
+    See Also
+    --------
+    GateFit : What a fitted gate hands back to the mixture.
 
     Examples
     --------
@@ -174,6 +187,13 @@ def get_gate_tags(gate):
             f"{type(inner).__name__}'s expert_layers must be a tuple of layer names or a "
             f"mapping of expert name to such tuples, got {layers!r}."
         )
+    declared = inner.expert_layers()
+    if tags.expert_layers != declared:
+        raise ValueError(
+            f"{type(inner).__name__}.gate_tags() says the gate reads the layers "
+            f"{tags.expert_layers!r} but its expert_layers() returns {declared!r}: declare "
+            "the layers by overriding expert_layers() only."
+        )
     if isinstance(gate, FrozenEstimator):
         check_is_fitted(inner, msg=(
             f"The frozen {type(inner).__name__} is not fitted: fit a gate before wrapping it "
@@ -185,6 +205,111 @@ def get_gate_tags(gate):
             )
         tags = replace(tags, requires_labels=False, data_free=True)
     return tags
+
+
+@dataclass(frozen=True, eq=False)
+class GateFit:
+    """What a fitted gate hands back to the mixture: the rest of the gate contract.
+
+    :class:`GateTags` say what a gate needs and does; a fitted gate's
+    :meth:`BaseGate.gate_fit` returns this, and the mixture reads it through
+    :func:`get_gate_fit`, after ``fit``. Together with the gate's ``fit``,
+    ``route_proba`` and ``predict_proba`` that is everything the mixture reads
+    from a gate.
+
+    Attributes
+    ----------
+    n_experts : int or None
+        The number of experts the fitted gate is bound to (``n_experts_``,
+        recorded by :meth:`BaseGate.fit`); ``None`` for a gate that works with
+        any experts (the ``any_experts`` tag).
+    classes : ndarray or None
+        The gate's own label space (its ``classes_``), for a gate with the
+        ``defines_label_space`` tag; ``None`` otherwise.
+    expert_modules : tuple of torch.nn.Module or None
+        The trained copies of the experts' modules (its ``expert_modules_``), in
+        the experts' order, for a gate with the ``trains_experts`` tag; ``None``
+        otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import NaiveConcatGate, get_gate_fit
+    >>> from skgate.utils._testing import slice_expert
+    >>> X = np.array([[3, 1, 0, 2], [0, 1, 5, 0]], dtype=np.float32)
+    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> gate = MixtureOfExperts(experts, gate=NaiveConcatGate()).fit(X).gate_
+    >>> get_gate_fit(gate)
+    GateFit(n_experts=2, classes=None, expert_modules=None)
+    """
+
+    n_experts: int | None = None
+    classes: np.ndarray | None = None
+    expert_modules: tuple | None = None
+
+
+def get_gate_fit(gate, *, n_experts=None):
+    """The :class:`GateFit` of a fitted gate, checked against its tags.
+
+    Parameters
+    ----------
+    gate : BaseGate or sklearn.frozen.FrozenEstimator
+        A fitted gate, or a fitted gate wrapped in
+        :class:`~sklearn.frozen.FrozenEstimator`.
+    n_experts : int or None, default=None
+        The number of experts the gate is about to serve: a gate bound to
+        another number raises. ``None`` checks nothing.
+
+    Returns
+    -------
+    fit : GateFit
+        What the mixture takes from the fitted gate.
+
+    Raises
+    ------
+    ValueError
+        If the gate is not fitted, its :class:`GateFit` lacks what its tags
+        promise (classes for ``defines_label_space``, one module per expert for
+        ``trains_experts``), or it is bound to another number of experts than
+        ``n_experts``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import PANGate, get_gate_fit
+    >>> from skgate.utils._testing import slice_expert
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 4)).astype(np.float32)
+    >>> y = X.argmax(axis=1)
+    >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
+    >>> pan = PANGate(features="logits", max_epochs=2, random_state=0)
+    >>> get_gate_fit(MixtureOfExperts(experts, gate=pan).fit(X, y).gate_).n_experts
+    2
+    """
+    tags = get_gate_tags(gate)
+    inner = gate.estimator if isinstance(gate, FrozenEstimator) else gate
+    check_is_fitted(inner)
+    fit = inner.gate_fit()
+    name = type(inner).__name__
+    if not isinstance(fit, GateFit):
+        raise TypeError(f"{name}.gate_fit() must return a GateFit, got {type(fit).__name__}.")
+    if tags.defines_label_space and fit.classes is None:
+        raise ValueError(f"{name} defines its own label space but its GateFit has no classes.")
+    if tags.trains_experts and (fit.expert_modules is None or (
+            fit.n_experts is not None and len(fit.expert_modules) != fit.n_experts)):
+        raise ValueError(
+            f"{name} trains the experts but its GateFit does not hold one trained module per "
+            "expert.")
+    if n_experts is not None and fit.n_experts is not None and fit.n_experts != n_experts:
+        frozen = "frozen " if isinstance(gate, FrozenEstimator) else ""
+        raise ValueError(
+            f"The {frozen}{name} was fitted on {fit.n_experts} experts and is bound to them; "
+            f"this mixture has {n_experts}. Fit a gate on these experts, or use a gate that "
+            "works with any experts (UniversalGate)."
+        )
+    return fit
 
 
 def held_out_hits(owners, route, *, cv, repeats, seed):
@@ -268,12 +393,48 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
     _parameter_constraints: dict = {}
 
     def expert_layers(self):
-        """Names of the expert activations the gate needs besides the logits."""
+        """Names of the expert activations the gate needs besides the logits.
+
+        The one place a gate declares them: :meth:`gate_tags` reports them as
+        its ``expert_layers`` tag.
+
+        Returns
+        -------
+        layers : tuple of str, or mapping of expert name to tuple of str
+            ``"penultimate"`` or names of the experts' submodules; ``()`` (the
+            default) for the logits only.
+        """
         return ()
 
     def gate_tags(self):
-        """The gate's :class:`GateTags`; subclasses ``replace`` what differs."""
+        """The gate's :class:`GateTags`; subclasses ``replace`` what differs.
+
+        Returns
+        -------
+        tags : GateTags
+            What the gate needs from the mixture and what it does.
+        """
         return GateTags(expert_layers=self.expert_layers())
+
+    def gate_fit(self):
+        """What the fitted gate hands back to the mixture.
+
+        The default reads the attributes of the convention: ``n_experts_``
+        (unless the gate works with any experts), ``classes_`` (with the
+        ``defines_label_space`` tag) and ``expert_modules_`` (with the
+        ``trains_experts`` tag). Override it only for another layout.
+
+        Returns
+        -------
+        fit : GateFit
+        """
+        tags = self.gate_tags()
+        modules = self.expert_modules_ if tags.trains_experts else None
+        return GateFit(
+            n_experts=None if tags.any_experts else getattr(self, "n_experts_", None),
+            classes=self.classes_ if tags.defines_label_space else None,
+            expert_modules=None if modules is None else tuple(modules),
+        )
 
     def _check_outputs(self, outputs, *, reset):
         if not isinstance(outputs, ExpertOutputs):

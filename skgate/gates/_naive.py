@@ -91,7 +91,7 @@ def expert_scores(logits, statistic):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgate.gates import expert_scores
+    >>> from skgate.gates._naive import expert_scores
     >>> logits = [np.array([[3.0, 1.0], [0.0, 1.0]]),        # expert 0: 2 classes
     ...           np.array([[0.0, 2.0, 1.0], [5.0, 0.0, 0.0]])]  # expert 1: 3 classes
     >>> expert_scores(logits, "max_logit")

@@ -40,7 +40,7 @@ def logit_stats(logits):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgate.gates import logit_stats
+    >>> from skgate.gates._pan import logit_stats
     >>> logit_stats(np.array([[1.0, 3.0], [2.0, 2.0]]))
     array([[2., 1., 3.],
            [2., 0., 2.]])

@@ -313,12 +313,22 @@ class FastRouter(TorchGate):
     #: routers saved before the check existed were always used
     validation_fraction, tolerance, fallback_ = None, 0.05, False
 
+    def _teacher_tags(self):
+        return get_gate_tags(getattr(self, "teacher_", None) or self._teacher())
+
+    def expert_layers(self):
+        """The layers the teacher reads (the router itself reads the input only).
+
+        Returns
+        -------
+        layers : tuple of str, or mapping of expert name to tuple of str
+        """
+        return self._teacher_tags().expert_layers
+
     def gate_tags(self):
-        teacher = get_gate_tags(getattr(self, "teacher_", None) or self._teacher())
         return replace(
-            super().gate_tags(), requires_labels=teacher.requires_labels,
-            expert_layers=teacher.expert_layers, routes_inputs=not self.fallback_,
-            uses_unlabelled=True,
+            super().gate_tags(), requires_labels=self._teacher_tags().requires_labels,
+            routes_inputs=not self.fallback_, uses_unlabelled=True,
         )
 
     # -- fitting ------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from ._torch import TorchGate
 
 GATE_NETS = ("fixed", "linear", "mlp", "thumbnail_cnn", "embedding")
 
-__all__ = ["GATE_NETS", "EpochTestScoring", "SoftMixtureModule", "SoftMoE"]
 
 
 # -- the gate ---------------------------------------------------------------------------

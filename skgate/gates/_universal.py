@@ -23,7 +23,6 @@ from ._base import (
 )
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
 from ._universal_io import (
-    PRETRAINED,
     _pretrained_path,
     check_correction,
     load_correction,
@@ -41,9 +40,6 @@ from ._universal_modules import (
     fit_correction,
 )
 from ._universal_pool import MIN_POOL, confident_half, second_view
-
-__all__ = ["CALIBRATIONS", "MIN_SAMPLES", "PRETRAINED", "UniversalGate", "load_correction",
-           "_pretrained_path"]
 
 #: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
 CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations")

@@ -49,7 +49,8 @@ def load_correction(path):
 
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from skgate.gates import UniversalGate, load_correction
+    >>> from skgate.gates import UniversalGate
+    >>> from skgate.gates._universal_io import load_correction
     >>> gate = UniversalGate.pretrained().estimator  # the fitted gate inside FrozenEstimator
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "correction.json"

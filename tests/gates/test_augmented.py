@@ -12,8 +12,14 @@ from torchvision.transforms.v2 import functional as F
 
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
-from skgate.gates import AUGMENTATION_SETS, AUGMENTATIONS, AugmentedGate, NaiveConcatGate
-from skgate.gates._augmentations import _crop_boxes, _random_resized_crop, resolve_augmentations
+from skgate.gates import AugmentedGate, NaiveConcatGate
+from skgate.gates._augmentations import (
+    AUGMENTATION_SETS,
+    AUGMENTATIONS,
+    _crop_boxes,
+    _random_resized_crop,
+    resolve_augmentations,
+)
 from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import frozen_linear
 

@@ -12,13 +12,10 @@ from sklearn.model_selection import GridSearchCV
 
 from skgate import MixtureOfExperts
 from skgate.experts import ExpertSet
-from skgate.gates import (
-    CALIBRATIONS,
-    NaiveConcatGate,
-    UniversalGate,
-    load_correction,
-    universal_features,
-)
+from skgate.gates import NaiveConcatGate, UniversalGate
+from skgate.gates._universal import CALIBRATIONS
+from skgate.gates._universal_features import universal_features
+from skgate.gates._universal_io import load_correction
 from skgate.utils._testing import frozen_linear, slice_expert
 
 RNG = np.random.default_rng(0)
