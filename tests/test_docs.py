@@ -224,3 +224,11 @@ def test_the_design_page_lists_every_gate_tag_in_order():
         attributes = inspect.getdoc(cls).split("Attributes\n----------\n")[1].split("\n\n")[0]
         documented = re.findall(r"^(\w+) : ", attributes, re.M)
         assert documented == [field.name for field in fields(cls)], cls.__name__
+
+
+@pytest.mark.parametrize("path", _doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_figure_comes_from_an_uncommitted_script(path):
+    # every figure of the docs comes from a committed command (python -m skgate bench ...)
+    hits = [f"{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
+            if re.search(r"throw-?away script", line, re.I)]
+    assert not hits, "\n".join(hits)

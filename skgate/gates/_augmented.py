@@ -15,6 +15,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._arrays import one_hot
 from ..utils._param_validation import Interval, StrOptions
 from ._augmentations import (
     _AUGMENTATIONS,
@@ -22,7 +23,7 @@ from ._augmentations import (
     _SampleRandom,
     resolve_augmentations,
 )
-from ._base import BaseGate, one_hot
+from ._base import BaseGate
 from ._naive import STATISTICS, expert_scores
 
 

@@ -46,13 +46,6 @@ def unlabelled_samples(y, outputs):
     return mask
 
 
-def one_hot(index, n_columns):
-    """Rows of the identity: ``out[i, index[i]] = 1``."""
-    out = np.zeros((len(index), n_columns), dtype=np.float64)
-    out[np.arange(len(index)), index] = 1.0
-    return out
-
-
 @dataclass(frozen=True)
 class GateTags:
     """What a gate needs from the mixture and what it does: the whole gate contract.

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
+from ..utils._arrays import one_hot
 from ..utils._param_validation import StrOptions
-from ._base import BaseGate, one_hot
+from ._base import BaseGate
 
 
 def _max_logit(z, total):

@@ -14,9 +14,10 @@ from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 
 from ..models import MLP
+from ..utils._arrays import one_hot
 from ..utils._param_validation import HasMethods, Interval, StrOptions
 from ..utils._seeding import RNGSafeIterators, torch_seeded
-from ._base import one_hot, warn_unowned
+from ._base import warn_unowned
 from ._naive import NaiveConcatGate
 from ._torch import TorchGate
 

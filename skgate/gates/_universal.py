@@ -11,6 +11,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._arrays import one_hot
 from ..utils._param_validation import Interval, StrOptions
 from ..utils._seeding import torch_seeded
 from ._base import (
@@ -18,14 +19,13 @@ from ._base import (
     BaseGate,
     clearly_better,
     held_out_hits,
-    one_hot,
     unlabelled_samples,
 )
 from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
 from ._universal_io import (
-    _pretrained_path,
     check_correction,
     load_correction,
+    pretrained_path,
     write_correction,
 )
 from ._universal_modules import (
@@ -416,7 +416,7 @@ class UniversalGate(BaseGate):
         """The correction before fitting: loaded, or None (zero)."""
         if self.correction is None or self.correction in ("linear", "mlp"):
             return None
-        path = _pretrained_path() if self.correction == "pretrained" else self.correction
+        path = pretrained_path() if self.correction == "pretrained" else self.correction
         return load_correction(path)
 
     def _set_correction(self, correction):

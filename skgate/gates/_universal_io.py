@@ -172,7 +172,9 @@ def check_correction(correction):
                                      where)
 
 
-def _pretrained_path():
+def pretrained_path():
+    """Where the correction shipped with skgate is (``UniversalGate.pretrained()`` reads it);
+    a resource of the installed package, read-only for the benchmarks."""
     return resources.files("skgate.gates").joinpath("_data", PRETRAINED)
 
 
