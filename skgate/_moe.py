@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .exceptions import SkgateWarning
 from .experts import Expert, ExpertOutputs, ExpertSet
-from .gates import NaiveConcatGate
-from .gates._base import get_gate_fit, get_gate_tags, no_labels_error
+from .gates import NaiveConcatGate, get_gate_fit, get_gate_tags
+from .gates._base import no_labels_error
 from .utils._composition import _BaseComposition
 from .utils._labels import marker_is_a_class, unlabelled_mask
 from .utils._param_validation import HasMethods, Interval, fit_context

@@ -23,8 +23,7 @@ from sklearn.utils import Bunch
 
 from .. import __version__
 from ..experts import ExpertSet
-from ..gates import FloorGate, NaiveConcatGate, PANGate, SoftMoE, UniversalGate
-from ..gates._base import get_gate_tags
+from ..gates import FloorGate, NaiveConcatGate, PANGate, SoftMoE, UniversalGate, get_gate_tags
 from ..gates._universal_features import universal_features
 from ..metrics import routing_accuracy_score
 from ..utils._arrays import one_hot

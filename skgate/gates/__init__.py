@@ -6,7 +6,8 @@ The gates are scikit-learn estimators over the experts' outputs; the gate contra
 """
 
 from ._augmented import AugmentedGate
-from ._base import BaseGate, GateFit, GateTags, get_gate_fit, get_gate_tags
+from ._base import BaseGate, GateFit, GateTags
+from ._contract import get_gate_fit, get_gate_tags
 from ._floor import FloorGate
 from ._naive import NaiveConcatGate
 from ._pan import PANGate

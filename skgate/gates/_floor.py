@@ -8,7 +8,9 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from ..utils._param_validation import HasMethods, Interval
-from ._base import FEW_LABELS, BaseGate, clearly_better, get_gate_tags, held_out_hits
+from ._base import BaseGate
+from ._contract import get_gate_tags
+from ._level_selection import FEW_LABELS, clearly_better, held_out_hits
 from ._naive import NaiveConcatGate
 
 

@@ -16,9 +16,9 @@ from skorch import NeuralNetClassifier
 from ..models import MLP
 from ..utils._arrays import one_hot
 from ..utils._param_validation import HasMethods, Interval, StrOptions
-from ..utils._seeding import RNGSafeIterators, torch_seeded
 from ._base import warn_unowned
 from ._naive import NaiveConcatGate
+from ._seeded_net import SeededFitMixin
 from ._torch import TorchGate
 
 #: features computed from the logits rather than read from a layer
@@ -49,20 +49,8 @@ def logit_stats(logits):
     return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
 
 
-class _SeededNetClassifier(RNGSafeIterators, NeuralNetClassifier):
-    """A skorch classifier whose ``fit`` seeds torch (initialisation and shuffling).
-
-    The seed is a parameter, so clones (``VotingClassifier`` fits clones) keep it.
-    """
-
-    def __init__(self, *args, random_state=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.random_state = random_state
-
-    def fit(self, X, y=None, **fit_params):
-        seed = None if self.random_state is None else int(self.random_state)
-        with torch_seeded(seed):
-            return super().fit(X, y, **fit_params)
+class _SeededNetClassifier(SeededFitMixin, NeuralNetClassifier):
+    """A skorch classifier whose ``fit`` seeds torch: PANGate's networks."""
 
 
 class PANGate(TorchGate):

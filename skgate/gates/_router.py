@@ -19,10 +19,12 @@ from torchvision.transforms.v2 import functional as TF
 from ..models import MLP
 from ..utils._arrays import one_hot
 from ..utils._param_validation import HasMethods, Interval, StrOptions
-from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
+from ..utils._seeding import torch_seed
 from ..utils._warnings import warn_user
-from ._base import get_gate_tags, unlabelled_samples, warn_unowned
+from ._base import unlabelled_samples, warn_unowned
+from ._contract import get_gate_tags
 from ._naive import NaiveConcatGate
+from ._seeded_net import SeededFitMixin
 from ._torch import TorchGate
 
 
@@ -83,16 +85,8 @@ class _RouterCNN(nn.Module):
         return self.net(x)
 
 
-class _SeededNet(RNGSafeIterators, NeuralNet):
-    """A skorch net whose ``fit`` seeds torch (initialisation and shuffling)."""
-
-    def __init__(self, *args, random_state=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.random_state = random_state
-
-    def fit(self, X, y=None, **fit_params):
-        with torch_seeded(self.random_state):
-            return super().fit(X, y, **fit_params)
+class _SeededNet(SeededFitMixin, NeuralNet):
+    """A skorch net whose ``fit`` seeds torch: FastRouter's router."""
 
 
 class FastRouter(TorchGate):

@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from skgate import MixtureOfExperts
 from skgate.experts import ExpertSet
 from skgate.gates import NaiveConcatGate, UniversalGate
-from skgate.gates._universal import CALIBRATIONS
+from skgate.gates._level_selection import CALIBRATIONS
 from skgate.gates._universal_features import universal_features
 from skgate.gates._universal_io import load_correction
 from skgate.utils._testing import frozen_linear, slice_expert
