@@ -151,7 +151,17 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         return Bunch(**dict(self.experts))
 
     def get_params(self, deep=True):
-        """Parameters, with ``<expert name>__<param>`` and ``gate__<param>`` when deep."""
+        """Parameters, with ``<expert name>__<param>`` and ``gate__<param>`` when deep.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also the parameters of the experts and of the gate.
+
+        Returns
+        -------
+        params : dict
+        """
         return self._get_params("experts", deep=deep)
 
     def set_params(self, **params):
@@ -160,6 +170,15 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         With ``gate=None``, setting a ``gate__<param>`` first puts the default
         ``NaiveConcatGate()`` in place, so ``{"gate__statistic": [...]}`` can be
         searched without naming the gate.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names and values.
+
+        Returns
+        -------
+        self : MixtureOfExperts
         """
         if self.gate is None and "gate" not in params and any(
             key.startswith("gate__") for key in params
@@ -491,6 +510,11 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
     def expert_outputs(self, X):
         """One forward pass of every expert over ``X``, with what the gate needs.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
         Returns
         -------
         outputs : ExpertOutputs
@@ -558,13 +582,33 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         return super().score(X, y, sample_weight=sample_weight)
 
     def route_proba(self, X):
-        """The gate's weights over the experts, shape ``(n_samples, n_experts)``.
+        """The gate's weights over the experts.
 
         ``X`` is processed ``chunk_size`` samples at a time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_experts)
+            Rows sum to 1; one-hot for a hard gate.
         """
         return self._chunked(X, "route_proba")
 
     def route(self, X):
-        """Index (in ``experts_``) of the expert with the largest weight per sample."""
+        """Index (in ``experts_``) of the expert with the largest weight per sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
+        Returns
+        -------
+        route : ndarray of shape (n_samples,)
+        """
         return self._chunked(X, "route_proba", reduce=lambda weights: weights.argmax(axis=1))
 

@@ -221,7 +221,7 @@ def test_the_design_page_lists_every_gate_tag_in_order():
     assert rows == [field.name for field in fields(GateTags)]
     # and GateTags' own docstring documents every field, as does GateFit's
     for cls in (GateTags, GateFit):
-        attributes = inspect.getdoc(cls).split("Attributes\n----------\n")[1].split("\n\n")[0]
+        attributes = inspect.getdoc(cls).split("Parameters\n----------\n")[1].split("\n\n")[0]
         documented = re.findall(r"^(\w+) : ", attributes, re.M)
         assert documented == [field.name for field in fields(cls)], cls.__name__
 
@@ -232,3 +232,10 @@ def test_no_figure_comes_from_an_uncommitted_script(path):
     hits = [f"{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
             if re.search(r"throw-?away script", line, re.I)]
     assert not hits, "\n".join(hits)
+
+
+def test_the_docs_build_validates_parameters_and_returns():
+    # numpydoc fails the -W build on a documented parameter or returned value left out
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    checks = re.search(r"numpydoc_validation_checks = \{(.*)\}", conf).group(1)
+    assert {"PR01", "RT01"} <= set(re.findall(r'"(\w+)"', checks))

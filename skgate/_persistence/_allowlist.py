@@ -20,6 +20,13 @@ _JSON_SHARE = 64
 class UntrustedTypeError(ValueError):
     """A file names types that :func:`skgate.load` was not told to trust.
 
+    Parameters
+    ----------
+    message : str
+        The error message.
+    types : iterable of str, default=()
+        The import paths that are neither in the allowlist nor trusted.
+
     Attributes
     ----------
     types : list of str
@@ -70,6 +77,13 @@ class MalformedFileError(ValueError):
     It is separate from :class:`UntrustedTypeError` (a well-formed file that names classes
     or functions you have not trusted, which ``trusted=`` resolves); both are
     :class:`ValueError` subclasses, so ``except ValueError`` catches every refused file.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    where : str or None, default=None
+        Where in the file the problem was found.
 
     Attributes
     ----------

@@ -62,11 +62,14 @@ class AugmentedGate(BaseGate):
     Parameters
     ----------
     augmentations : str or list of (str, dict), default="sharpen_5_alphas"
-        The augmented passes: a key of :data:`AUGMENTATION_SETS` (the paper's
-        Table 3 rows) or a list with one ``(name, params)`` pair per pass, for
-        example ``[("gaussian_noise", {"std": 0.05}), ("gaussian_noise", {"std":
-        0.1})]``; a bare name means its default parameters. The augmentations
-        (parameters and defaults in :data:`AUGMENTATIONS`):
+        The augmented passes: the name of a set of passes, one of the paper's
+        Table 3 rows (``"sharpen"``, ``"sharpen_5_alphas"``, ``"gaussian"``,
+        ``"gaussian_5"``, ``"gaussian_6_stds"``, ``"poisson"``, ``"poisson_5"``,
+        ``"poisson_6_rates"``, ``"flips"``, ``"random_crop"``), or a list with
+        one ``(name, params)`` pair per pass, for example
+        ``[("gaussian_noise", {"std": 0.05}), ("gaussian_noise", {"std":
+        0.1})]``; a bare name means its default parameters. The augmentations,
+        with their default parameters:
 
         - ``"sharpen"`` (``alpha=0.5``, ``lightness=1``, ``clip=True``):
           imgaug's ``Sharpen(alpha, lightness)``: the image convolved with

@@ -54,7 +54,7 @@ class GateTags:
     :class:`sklearn.frozen.FrozenEstimator`), and what the fitted gate hands
     back with :func:`get_gate_fit`: nothing else.
 
-    Attributes
+    Parameters
     ----------
     requires_labels : bool
         ``fit`` needs ``y``.
@@ -124,7 +124,7 @@ class GateFit:
     ``route_proba`` and ``predict_proba`` that is everything the mixture reads
     from a gate.
 
-    Attributes
+    Parameters
     ----------
     n_experts : int or None
         The number of experts the fitted gate is bound to (``n_experts_``,
@@ -297,6 +297,16 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
 
         Rows sum to 1; hard gates return one-hot rows.
 
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert (with the layers the gate reads).
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_experts)
+            The weight of each expert for each sample.
+
         Raises
         ------
         ValueError
@@ -317,9 +327,32 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
 
     def predict_proba(self, outputs):
         """The mixture's probabilities: each expert's, in the union label space, weighted
-        by :meth:`route_proba`."""
+        by :meth:`route_proba`.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities over the union of the experts' classes
+            (``outputs.expert_set.classes_``).
+        """
         return outputs.expert_set.combine(outputs.probas, self.route_proba(outputs))
 
     def route(self, outputs):
-        """Index of the expert with the largest weight for each sample."""
+        """Index of the expert with the largest weight for each sample.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        route : ndarray of shape (n_samples,)
+            The argmax of :meth:`route_proba`.
+        """
         return self.route_proba(outputs).argmax(axis=1)

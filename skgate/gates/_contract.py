@@ -19,6 +19,17 @@ def get_gate_tags(gate):
     its ``fit`` does nothing, so it is data-free and needs no labels, whatever
     the gate inside would need to be fitted.
 
+    Parameters
+    ----------
+    gate : BaseGate or sklearn.frozen.FrozenEstimator
+        A gate, fitted or not, or a fitted gate wrapped in
+        :class:`~sklearn.frozen.FrozenEstimator`.
+
+    Returns
+    -------
+    tags : GateTags
+        What the gate needs and does (for a frozen gate: data-free, no labels).
+
     Raises
     ------
     TypeError

@@ -182,7 +182,18 @@ class NaiveConcatGate(BaseGate):
         self.statistic = statistic
 
     def expert_scores(self, outputs):
-        """The statistic of each expert's logits, shape ``(n_samples, n_experts)``."""
+        """The statistic of each expert's logits, shape ``(n_samples, n_experts)``.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_experts)
+            Higher: the more likely the input is the expert's.
+        """
         return expert_scores(outputs.logits, self.statistic)
 
     def _route_proba(self, outputs):

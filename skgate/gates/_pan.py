@@ -117,6 +117,11 @@ class PANGate(TorchGate):
     verbose : int, default=0
         skorch's training log.
 
+    **optimizer_params
+        The optimizer's own parameters, prefixed with ``optimizer__`` (for
+        example ``optimizer__weight_decay=1e-2``), as in skorch: see
+        :class:`TorchGate`.
+
     Attributes
     ----------
     networks_ : list of classifiers
@@ -292,6 +297,16 @@ class PANGate(TorchGate):
         """Each network's probability that the input is its expert's, ``(n_samples, n_experts)``.
 
         Rows do not sum to 1: every network answers for its own expert.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_experts)
+            Column ``k``: network ``k``'s probability that the input is expert ``k``'s.
         """
         self._check_outputs(outputs, reset=False)
         columns = []

@@ -201,6 +201,11 @@ class FastRouter(TorchGate):
     verbose : int, default=0
         skorch's training log.
 
+    **optimizer_params
+        The optimizer's own parameters, prefixed with ``optimizer__`` (for
+        example ``optimizer__weight_decay=1e-2``), as in skorch: see
+        :class:`TorchGate`.
+
     Attributes
     ----------
     teacher_ : gate
@@ -464,8 +469,19 @@ class FastRouter(TorchGate):
         return softmax(np.concatenate(logits), axis=1)
 
     def router_proba(self, outputs):
-        """The router's probability of each expert, ``(n_samples, n_experts)``, from
-        ``outputs.X`` alone (the experts' outputs need not be there)."""
+        """The router's probability of each expert, from ``outputs.X`` alone.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            Its ``X`` is read; the experts' outputs need not be there
+            (``ExpertSet.inputs_only``).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_experts)
+            The softmax of the router's logits.
+        """
         check_is_fitted(self)
         self._check_outputs(outputs, reset=False)
         return self._router_proba(outputs.X)

@@ -138,7 +138,7 @@ class SoftMoE(SoftInputsMixin, TorchGate):
         without validation) has not improved for ``patience`` epochs, and keep
         the best epoch's weights.
     callbacks : list of skorch callbacks or None, default=None
-        More callbacks, for example :class:`EpochTestScoring`.
+        More callbacks, for example :class:`~skgate.callbacks.EpochTestScoring`.
     device : str, default="cpu"
         Where the gate trains and runs; ``"auto"`` means CUDA when available.
     random_state : int, RandomState instance or None, default=None
@@ -146,6 +146,11 @@ class SoftMoE(SoftInputsMixin, TorchGate):
         random state.
     verbose : int, default=0
         1 prints skorch's per-epoch table; 2 adds a progress bar.
+
+    **optimizer_params
+        The optimizer's own parameters, prefixed with ``optimizer__`` (for
+        example ``optimizer__weight_decay=1e-2``), as in skorch: see
+        :class:`TorchGate`.
 
     Attributes
     ----------
@@ -410,6 +415,17 @@ class SoftMoE(SoftInputsMixin, TorchGate):
         return self._forward(outputs)[1]
 
     def predict_proba(self, outputs):
-        """The mixture's probabilities over ``classes_``: ``sum_k G(X)_k E_k(X)``."""
+        """The mixture's probabilities over ``classes_``: ``sum_k G(X)_k E_k(X)``.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Over ``classes_`` (the experts' union, or the labels of ``y`` with heads).
+        """
         proba = self._forward(outputs)[0]
         return proba / proba.sum(axis=1, keepdims=True)

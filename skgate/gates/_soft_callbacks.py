@@ -45,7 +45,19 @@ class EpochTestScoring(Callback):
 
     def bind(self, gate, expert_set):
         """Compute the net inputs once (called by the gate's
-        :meth:`~skgate.gates.BaseGate.fit`)."""
+        :meth:`~skgate.gates.BaseGate.fit`).
+
+        Parameters
+        ----------
+        gate : SoftMoE
+            The gate being fitted.
+        expert_set : ExpertSet
+            Its experts, run once over ``X``.
+
+        Returns
+        -------
+        self : EpochTestScoring
+        """
         X = np.asarray(self.X, dtype=np.float32)
         if gate.gate_tags().trains_experts:  # the experts run inside the gate's network
             outputs = expert_set.inputs_only(X)

@@ -317,7 +317,13 @@ class UniversalGate(CorrectionIOMixin, SharedCorrectionMixin, CalibrationMixin,
     def expert_layers(self):
         """The activation the ``"activations"`` calibrations read, when they may be used:
         while fitting (``calibration="auto"``, or a pool calibrated on activations), and
-        at prediction if one was chosen."""
+        at prediction if one was chosen.
+
+        Returns
+        -------
+        layers : tuple of str
+            ``(layer,)`` or ``()``.
+        """
         return (self.layer,) if self.layer is not None and self._wants_activations() else ()
 
     def _wants_activations(self):

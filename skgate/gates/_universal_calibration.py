@@ -70,7 +70,18 @@ class CalibrationMixin:
         return _minimise(module, loss, self.max_iter).requires_grad_(False)
 
     def scores(self, outputs):
-        """The final scores of each expert (calibrated, if it is), ``(n_samples, n_experts)``."""
+        """The final scores of each expert: calibrated, if the gate is.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_experts)
+            The best-scored expert routes (``mixing="hard"``).
+        """
         check_is_fitted(self)
         outputs = self._check_outputs(outputs, reset=False)
         pool = getattr(self, "_pool_calibrator", None)  # None in gates saved before pools

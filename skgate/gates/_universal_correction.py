@@ -84,6 +84,16 @@ class SharedCorrectionMixin:
         """The shared scores ``energy + correction``, shape ``(n_samples, n_experts)``.
 
         These depend on no fitted expert: the same for any set of experts.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_experts)
+            Each expert's energy plus the shared correction of its statistics.
         """
         check_is_fitted(self)
         return self._universal_scores(outputs.logits)

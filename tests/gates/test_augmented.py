@@ -461,3 +461,12 @@ def test_bench_runs_and_reports_on_a_toy_problem(monkeypatch):
     bench.report_augmented([result], print_fn=lines.append)
     text = "\n".join(lines)
     assert "| flips" in text and "0.7898" in text and "none (NaiveConcatGate)" in text
+
+
+def test_the_docstring_names_every_augmentation_set():
+    # the sets are not exported: AugmentedGate's docstring lists them
+    from skgate.gates._augmentations import AUGMENTATION_SETS, AUGMENTATIONS
+
+    doc = AugmentedGate.__doc__
+    for name in [*AUGMENTATION_SETS, *AUGMENTATIONS]:
+        assert f'``"{name}"``' in doc, name
