@@ -44,6 +44,10 @@ autosummary_generate = True
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+# Every documented function, class and method has its Parameters (PR01: a parameter of the
+# signature left undocumented) and its Returns (RT01: a value returned with no Returns
+# section); with -W a missing one fails the build.
+numpydoc_validation_checks = {"PR01", "RT01"}
 
 # Markdown pages: {class}`...` roles, anchors for "#section" links
 myst_heading_anchors = 3

@@ -20,8 +20,8 @@ _LAZY = {
     "MAX_LOAD_BYTES": "._persistence",
     "TRUSTED_TYPES": "._persistence",
 }
-_SUBMODULES = ("bench", "datasets", "experts", "gates", "inspection", "metrics", "models",
-               "utils")
+_SUBMODULES = ("bench", "callbacks", "datasets", "experts", "gates", "inspection", "metrics",
+               "models", "utils")
 
 __all__ = [
     "Expert",

@@ -13,8 +13,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .exceptions import SkgateWarning
 from .experts import Expert, ExpertOutputs, ExpertSet
-from .gates import NaiveConcatGate
-from .gates._base import get_gate_tags, no_labels_error
+from .gates import NaiveConcatGate, get_gate_fit, get_gate_tags
+from .gates._base import no_labels_error
 from .utils._composition import _BaseComposition
 from .utils._device import module_placement, resolve_device
 from .utils._labels import marker_is_a_class, unlabelled_mask
@@ -152,7 +152,17 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         return Bunch(**dict(self.experts))
 
     def get_params(self, deep=True):
-        """Parameters, with ``<expert name>__<param>`` and ``gate__<param>`` when deep."""
+        """Parameters, with ``<expert name>__<param>`` and ``gate__<param>`` when deep.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also the parameters of the experts and of the gate.
+
+        Returns
+        -------
+        params : dict
+        """
         return self._get_params("experts", deep=deep)
 
     def set_params(self, **params):
@@ -161,6 +171,15 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         With ``gate=None``, setting a ``gate__<param>`` first puts the default
         ``NaiveConcatGate()`` in place, so ``{"gate__statistic": [...]}`` can be
         searched without naming the gate.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names and values.
+
+        Returns
+        -------
+        self : MixtureOfExperts
         """
         if self.gate is None and "gate" not in params and any(
             key.startswith("gate__") for key in params
@@ -314,8 +333,9 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
             outputs = self._outputs(X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
         self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
+        gate_fit = get_gate_fit(self.gate_)
         if joint:  # the gate trained copies of the modules: they go into the mixture's experts
-            for expert, train, module in zip(self.experts_, trains, self.gate_.expert_modules_):
+            for expert, train, module in zip(self.experts_, trains, gate_fit.expert_modules):
                 if train:
                     expert.module_ = module
                     # the module is the gate's network's, on the gate's device, and so is
@@ -326,7 +346,7 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
                         expert.to(str(device))
                     expert.initialize_optimizer()  # on the trained module's parameters
                     expert.jointly_trained_ = True
-        self.classes_ = self.gate_.classes_ if own_labels else self.expert_set_.classes_
+        self.classes_ = gate_fit.classes if own_labels else self.expert_set_.classes_
         return self
 
     def _check_unlabelled_marker(self, y, unlabelled):
@@ -379,16 +399,8 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
 
     def _check_gate_fits_experts(self):
         """A gate fitted beforehand (frozen) and bound to its experts must get as many."""
-        if not isinstance(self.gate_, FrozenEstimator) or self.gate_tags_.any_experts:
-            return
-        fitted_on = getattr(self.gate_.estimator, "n_experts_", None)
-        if fitted_on is not None and fitted_on != len(self.experts_):
-            raise ValueError(
-                f"The frozen {type(self.gate_.estimator).__name__} was fitted on {fitted_on} "
-                f"experts and is bound to them; this mixture has {len(self.experts_)}. Fit a "
-                "gate on these experts, or use a gate that works with any experts "
-                "(UniversalGate)."
-            )
+        if isinstance(self.gate_, FrozenEstimator):
+            get_gate_fit(self.gate_, n_experts=len(self.experts_))
 
     @staticmethod
     def _init_expert(name, expert, y):
@@ -554,6 +566,11 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
     def expert_outputs(self, X):
         """One forward pass of every expert over ``X``, with what the gate needs.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
         Returns
         -------
         outputs : ExpertOutputs
@@ -621,13 +638,33 @@ class MixtureOfExperts(ClassifierMixin, _BaseComposition):
         return super().score(X, y, sample_weight=sample_weight)
 
     def route_proba(self, X):
-        """The gate's weights over the experts, shape ``(n_samples, n_experts)``.
+        """The gate's weights over the experts.
 
         ``X`` is processed ``chunk_size`` samples at a time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_experts)
+            Rows sum to 1; one-hot for a hard gate.
         """
         return self._chunked(X, "route_proba")
 
     def route(self, X):
-        """Index (in ``experts_``) of the expert with the largest weight per sample."""
+        """Index (in ``experts_``) of the expert with the largest weight per sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
+        Returns
+        -------
+        route : ndarray of shape (n_samples,)
+        """
         return self._chunked(X, "route_proba", reduce=lambda weights: weights.argmax(axis=1))
 

@@ -101,6 +101,20 @@ def oracle_proba(expert_set, outputs, owners):
 def routing_accuracy(moe, X, y):
     """Scorer: routing accuracy of a fitted mixture on ``(X, y)``.
 
+    Parameters
+    ----------
+    moe : MixtureOfExperts
+        A fitted mixture.
+    X : array-like of shape (n_samples, ...)
+        Input in the mixture's format.
+    y : array-like of shape (n_samples,)
+        True labels, in the mixture's label space.
+
+    Returns
+    -------
+    score : float
+        The share of samples routed to an expert that owns their label.
+
     Examples
     --------
     Two experts whose logits are columns 0-1 and 2-3 of ``X``, so that the
@@ -133,6 +147,20 @@ def oracle_accuracy(moe, X, y):
 
     The upper bound of any hard gate over the same experts (with disjoint label
     sets). It does not depend on the gate.
+
+    Parameters
+    ----------
+    moe : MixtureOfExperts
+        A fitted mixture.
+    X : array-like of shape (n_samples, ...)
+        Input in the mixture's format.
+    y : array-like of shape (n_samples,)
+        True labels, in the mixture's label space.
+
+    Returns
+    -------
+    score : float
+        The accuracy of the owners' predictions.
 
     Examples
     --------

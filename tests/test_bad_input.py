@@ -27,8 +27,8 @@ from skgate.gates import (
     PANGate,
     SoftMoE,
     UniversalGate,
-    load_correction,
 )
+from skgate.gates._universal_io import load_correction
 from skgate.metrics import routing_accuracy
 from skgate.models import MLP, LeNet5
 from skgate.utils._param_validation import InvalidParameterError

@@ -90,3 +90,19 @@ def test_the_documented_bench_commands_parse(where, line):
     args = line.split("python -m skgate bench", 1)[1].split("#")[0]
     args = shlex.split(re.sub(r"<[^>]*>", "X", args))
     bench_parser().parse_args(args)  # SystemExit on an unknown option
+
+
+def test_train_pretrained_never_writes_the_package_file_by_default(monkeypatch, tmp_path):
+    # the correction shipped with skgate is overwritten only when named with --weights
+    import skgate.bench._universal as universal
+    from skgate.bench.__main__ import main
+
+    written = []
+    monkeypatch.setattr(universal, "train_pretrained",
+                        lambda path, **kwargs: written.append(path))
+    with pytest.raises(SystemExit, match="needs --weights PATH"):
+        main(["universal", "--train-pretrained", "--data-dir", str(tmp_path)])
+    assert written == []
+    assert main(["universal", "--train-pretrained", "--data-dir", str(tmp_path),
+                 "--weights", "mine.json"]) == 0
+    assert written == ["mine.json"]

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 API = (ROOT / "docs" / "api.rst").read_text()
-PUBLIC_MODULES = ["skgate", "skgate.datasets", "skgate.exceptions", "skgate.experts",
+PUBLIC_MODULES = ["skgate", "skgate.callbacks", "skgate.datasets", "skgate.exceptions", "skgate.experts",
                   "skgate.gates", "skgate.inspection", "skgate.metrics", "skgate.models",
                   "skgate.utils"]
 
@@ -83,6 +83,27 @@ def test_docstring_examples_run_in_the_default_test_run():
     assert "--doctest-modules" in config
 
 
+def test_the_doctests_of_the_docs_pages_run_in_the_default_test_run():
+    # a page with >>> examples is a doctest file of the default run (pyproject.toml)
+    config = (ROOT / "pyproject.toml").read_text()
+    testpaths = re.search(r"testpaths = \[(.*)\]", config).group(1)
+    assert "--doctest-glob='*.md'" in config
+    pages = [path for path in sorted((ROOT / "docs").glob("*.md"))
+             if re.search(r"^>>> ", path.read_text(), re.M)]
+    assert [path.name for path in pages] == ["custom_gates.md"]
+    for path in pages:
+        assert f'"docs/{path.name}"' in testpaths, f"{path.name}'s examples do not run"
+
+
+def test_the_custom_gate_page_is_in_the_index_and_its_gates_are_short():
+    index = (ROOT / "docs" / "index.md").read_text()
+    assert "\ncustom_gates\n" in index.split("{toctree}")[1]
+    page = (ROOT / "docs" / "custom_gates.md").read_text()
+    for name, said in [("MaxLogitGate", 6), ("LogisticGate", 15)]:
+        block = re.search(rf">>> class {name}\(BaseGate\):\n(?:\.\.\. .*\n)*", page).group()
+        assert len(block.splitlines()) == said, (name, len(block.splitlines()))
+
+
 def _doc_files():
     files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
              *sorted((ROOT / "docs").glob("*.rst")), ROOT / "docs" / "conf.py",
@@ -116,7 +137,7 @@ def test_the_index_lists_every_gate_and_every_example():
     for name in gates.__all__:
         obj = getattr(gates, name)
         if inspect.isclass(obj) and name.endswith(("Gate", "MoE", "Router")) \
-                and name != "BaseGate":
+                and name not in ("BaseGate", "TorchGate"):  # the bases: custom_gates.md
             assert f"skgate.gates.{name}" in index, f"docs/index.md does not list {name}"
     for example in sorted((ROOT / "examples").glob("*.py")):
         assert f"auto_examples/{example.stem}" in index, \
@@ -187,3 +208,34 @@ def test_the_gallery_goes_from_the_simplest_example_to_the_most_advanced():
     index = (ROOT / "docs" / "index.md").read_text()
     listed = re.findall(r"\{doc\}`auto_examples/(\w+)`", index)
     assert listed == [name.removesuffix(".py") for name in order.ORDER]
+
+
+def test_the_design_page_lists_every_gate_tag_in_order():
+    from dataclasses import fields
+
+    from skgate.gates import GateFit, GateTags
+
+    design = (ROOT / "docs" / "design.md").read_text()
+    table = design.split("one row per field of GateTags")[1].split("\n\n")[1]
+    rows = re.findall(r"^\| `(\w+)` \|", table, re.M)
+    assert rows == [field.name for field in fields(GateTags)]
+    # and GateTags' own docstring documents every field, as does GateFit's
+    for cls in (GateTags, GateFit):
+        attributes = inspect.getdoc(cls).split("Parameters\n----------\n")[1].split("\n\n")[0]
+        documented = re.findall(r"^(\w+) : ", attributes, re.M)
+        assert documented == [field.name for field in fields(cls)], cls.__name__
+
+
+@pytest.mark.parametrize("path", _doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_figure_comes_from_an_uncommitted_script(path):
+    # every figure of the docs comes from a committed command (python -m skgate bench ...)
+    hits = [f"{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
+            if re.search(r"throw-?away script", line, re.I)]
+    assert not hits, "\n".join(hits)
+
+
+def test_the_docs_build_validates_parameters_and_returns():
+    # numpydoc fails the -W build on a documented parameter or returned value left out
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    checks = re.search(r"numpydoc_validation_checks = \{(.*)\}", conf).group(1)
+    assert {"PR01", "RT01"} <= set(re.findall(r'"(\w+)"', checks))

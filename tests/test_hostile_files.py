@@ -26,7 +26,8 @@ from skgate import (
     MixtureOfExperts,
     UntrustedTypeError,
 )
-from skgate.gates import FastRouter, PANGate, SoftMoE, UniversalGate, load_correction
+from skgate.gates import FastRouter, PANGate, SoftMoE, UniversalGate
+from skgate.gates._universal_io import load_correction
 from skgate.models import LeNet5
 from skgate.utils._testing import tiny_expert
 

@@ -22,7 +22,6 @@ from sklearn.frozen import FrozenEstimator
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
 from skgate.gates import (
-    STATISTICS,
     AugmentedGate,
     FastRouter,
     FloorGate,
@@ -33,6 +32,7 @@ from skgate.gates import (
     _augmented,
 )
 from skgate.gates._augmented import AGGREGATIONS
+from skgate.gates._naive import STATISTICS
 from skgate.utils._testing import tiny_expert
 
 RNG = np.random.default_rng(0)

@@ -20,6 +20,13 @@ _JSON_SHARE = 64
 class UntrustedTypeError(ValueError):
     """A file names types that :func:`skgate.load` was not told to trust.
 
+    Parameters
+    ----------
+    message : str
+        The error message.
+    types : iterable of str, default=()
+        The import paths that are neither in the allowlist nor trusted.
+
     Attributes
     ----------
     types : list of str
@@ -60,7 +67,7 @@ class MalformedFileError(ValueError):
     """A file is not a well-formed file written by :func:`skgate.save`.
 
     Raised by :func:`skgate.load`, :func:`skgate.untrusted_types` and, for correction
-    files, :func:`skgate.gates.load_correction` for every file that is not such a file, is
+    files, ``UniversalGate(path)``, for every file that is not such a file, is
     truncated, corrupted or edited into something ``save`` does not write: a broken zip
     archive, JSON that does not describe an estimator, a missing or mistyped key, an array
     or tensor whose declared size does not match its data, non-finite weights, a weight
@@ -70,6 +77,13 @@ class MalformedFileError(ValueError):
     It is separate from :class:`UntrustedTypeError` (a well-formed file that names classes
     or functions you have not trusted, which ``trusted=`` resolves); both are
     :class:`ValueError` subclasses, so ``except ValueError`` catches every refused file.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    where : str or None, default=None
+        Where in the file the problem was found.
 
     Attributes
     ----------

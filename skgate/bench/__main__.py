@@ -262,10 +262,13 @@ def _universal(ns):
         _dump(results, ns.out)
         return 0
     if ns.train_pretrained:
-        from ..gates._universal import _pretrained_path
-
-        train_pretrained(ns.weights or str(_pretrained_path()), data_dir=ns.data_dir,
-                         cache_dir=ns.cache_dir, seeds=ns.seeds, print_fn=log)
+        if ns.weights is None:  # never the installed package's own file by default
+            raise SystemExit(
+                "bench universal --train-pretrained needs --weights PATH, the file to write "
+                "the correction to (to replace the shipped correction, name "
+                "skgate/gates/_data/universal_pretrained.json in a clone).")
+        train_pretrained(ns.weights, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                         seeds=ns.seeds, print_fn=log)
         return 0
     results = run_universal(ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
                             transfer_problems=TRANSFER_PROBLEMS, budget=not ns.no_budget,

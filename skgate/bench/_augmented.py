@@ -13,8 +13,10 @@ import numpy as np
 from sklearn.base import clone
 
 from .. import MixtureOfExperts
-from ..gates import AUGMENTATION_SETS, AugmentedGate, NaiveConcatGate, expert_scores
+from ..gates import AugmentedGate, NaiveConcatGate
+from ..gates._augmentations import AUGMENTATION_SETS
 from ..gates._augmented import AGGREGATIONS
+from ..gates._naive import expert_scores
 from ..metrics import routing_accuracy_score
 from ..utils._evaluation import evaluate_gates, format_table, mean_std, proba_accuracy, timed
 from ._naive import PAPER_TABLE2, expert_accuracies

@@ -155,11 +155,11 @@ def add_bench_commands(parser):
     _cache_dir(p)
     _out(p)
     p.add_argument("--train-pretrained", action="store_true",
-                   help="fit the shipped correction on the gate data of both problems for "
-                   "--seeds and write it (see --weights)")
-    p.add_argument("--weights", default=None,
-                   help="--train-pretrained: where to write the correction (default: the "
-                   "file shipped in skgate/gates/_data)")
+                   help="fit the shared correction on the gate data of both problems for "
+                   "--seeds and write it to --weights (required)")
+    p.add_argument("--weights", default=None, metavar="PATH",
+                   help="--train-pretrained: the file to write the correction to (no "
+                   "default: the package's own file is never overwritten unless named)")
     p.add_argument("--no-budget", action="store_true",
                    help="only the transfer rows, not the data-budget curve")
     p.add_argument("--floor", nargs="*", default=None, metavar="PROBLEM",

@@ -4,7 +4,8 @@
 import numpy as np
 
 from .. import MixtureOfExperts
-from ..gates import STATISTICS, NaiveConcatGate
+from ..gates import NaiveConcatGate
+from ..gates._naive import STATISTICS
 from ..utils._evaluation import evaluate_gates, timed
 from ._problems import make_problem, trained_experts
 from ._timing import predict_overhead

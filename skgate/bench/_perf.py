@@ -14,14 +14,7 @@ from sklearn.frozen import FrozenEstimator
 
 from .. import MixtureOfExperts
 from ..experts import Expert
-from ..gates import (
-    AugmentedGate,
-    FastRouter,
-    NaiveConcatGate,
-    PANGate,
-    SoftMoE,
-    UniversalGate,
-)
+from ..gates import AugmentedGate, FastRouter, NaiveConcatGate, PANGate, SoftMoE, UniversalGate
 from ..utils._seeding import torch_seeded
 from ._evaluate import format_table
 from ._problems import make_problem, trained_experts

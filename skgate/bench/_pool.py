@@ -39,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
 
 from ..gates import FastRouter, FloorGate, NaiveConcatGate, PANGate, UniversalGate
-from ..gates._base import one_hot
+from ..utils._arrays import one_hot
 from ..utils._evaluation import format_table, mean_std, timed
 from ._problems import PROBLEMS, TRANSFER_PROBLEMS
 from ._universal import _owners, _scores, draw, problem_outputs

@@ -21,8 +21,9 @@ zeros go.
 import numpy as np
 
 from .. import Expert, MixtureOfExperts
+from ..callbacks import EpochTestScoring
 from ..datasets import load_npz, merge_datasets
-from ..gates import EpochTestScoring, SoftMoE
+from ..gates import SoftMoE
 from ..metrics import activation_rate
 from ..models import MLP
 from ..utils._evaluation import mean_std, timed

@@ -23,16 +23,10 @@ from sklearn.utils import Bunch
 
 from .. import __version__
 from ..experts import ExpertSet
-from ..gates import (
-    FloorGate,
-    NaiveConcatGate,
-    PANGate,
-    SoftMoE,
-    UniversalGate,
-    universal_features,
-)
-from ..gates._base import get_gate_tags, one_hot
+from ..gates import FloorGate, NaiveConcatGate, PANGate, SoftMoE, UniversalGate, get_gate_tags
+from ..gates._universal_features import universal_features
 from ..metrics import routing_accuracy_score
+from ..utils._arrays import one_hot
 from ..utils._evaluation import mean_std, proba_accuracy, timed
 from ._problems import PROBLEMS, make_problem, trained_experts
 
@@ -202,7 +196,7 @@ def train_pretrained(path, *, data_dir=None, cache_dir=None, seeds=PRETRAIN_SEED
     seed_list = " ".join(map(str, seeds))
     gate.save_correction(path, provenance={
         "command": "SKGATE_DATA_DIR=<shared data> python -m skgate bench universal "
-                   f"--train-pretrained --seeds {seed_list}",
+                   f"--train-pretrained --weights <path> --seeds {seed_list}",
         "problems": list(PRETRAIN_PROBLEMS), "seeds": list(seeds),
         "data": "the gate data (20% stratified split) of mnist_train20k and "
                 "cifar10_train20k, per seed; LeNet-5 experts trained on the other 80%",

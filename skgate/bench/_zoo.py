@@ -33,8 +33,8 @@ from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
 
 from ..gates import FastRouter, FloorGate, NaiveConcatGate, PANGate, UniversalGate
-from ..gates._base import one_hot
 from ..models import LeNet5
+from ..utils._arrays import one_hot
 from ..utils._evaluation import format_table, mean_std, timed
 from ..utils._seeding import torch_seeded
 from ._cli import ZOO_PROBLEMS, ZOO_SIZES

@@ -87,8 +87,13 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
     ----------
     module : torch module class or instance
         Returns logits, shape ``(n_samples, n_classes)``.
+    *args
+        skorch's positional arguments after ``module``.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Loss on the module's logits.
+    train_split : callable or None, default=ValidSplit(5, stratified=True)
+        skorch's validation split (a stratified fifth); ``None`` trains on all of
+        ``(X, y)``.
     classes : array-like of labels or None, default=None
         The label of each output column, in column order. ``None`` learns them
         from ``y`` in ``fit`` (sorted); in a mixture such an expert is trained on
@@ -311,6 +316,19 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
         """Train the module from scratch on ``(X, y)``; ``y`` holds labels from ``classes``.
 
         A frozen expert is returned unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+        y : array-like of shape (n_samples,)
+            Labels from ``classes`` (any labels when ``classes`` is None).
+        **fit_params : dict
+            Passed to skorch's ``fit``.
+
+        Returns
+        -------
+        self : Expert
         """
         if self.frozen:
             return self._check_frozen_is_trained()
@@ -324,6 +342,22 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
         The label of each output column comes from the ``classes`` parameter, else
         from the ``classes`` argument of the first call, else from the labels of the
         first batch; later batches may hold only some of them, and keep their columns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+        y : array-like of shape (n_samples,)
+            Labels; required.
+        classes : array-like of labels or None, default=None
+            The label of each output column, on the first call, when the
+            ``classes`` parameter is None.
+        **fit_params : dict
+            Passed to skorch's ``partial_fit``.
+
+        Returns
+        -------
+        self : Expert
         """
         if self.frozen:
             return self._check_frozen_is_trained()
@@ -366,6 +400,18 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
         A tensor is converted to float32; a dict (a module taking several inputs) goes to
         the module as keyword arguments, merged with ``fit_params``, as in skorch; the
         input transform then receives the whole dict.
+
+        Parameters
+        ----------
+        x : torch.Tensor, ndarray or dict
+            A batch.
+        **fit_params : dict
+            Extra keyword arguments of the module (dict inputs only).
+
+        Returns
+        -------
+        logits : torch.Tensor
+            The module's output.
         """
         # where the module's parameters are, in their dtype: with device=None the module may
         # be on a GPU already; in a thread of n_jobs a bare "cuda" would be that thread's
@@ -507,7 +553,19 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
         return self._collect(chunks, captured)
 
     def layer_modules(self, layers):
-        """The submodule behind each layer name; a clear error for unknown names."""
+        """The submodule behind each layer name; a clear error for unknown names.
+
+        Parameters
+        ----------
+        layers : iterable of str
+            ``"penultimate"`` or names of ``module_.named_modules()``.
+
+        Returns
+        -------
+        modules : dict of str to torch.nn.Module
+            For ``"penultimate"``, the module's last ``torch.nn.Linear`` (whose
+            input is read).
+        """
         check_is_fitted(self)
         named = dict(self.module_.named_modules())
         found = {}
@@ -545,5 +603,15 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
         return module.register_forward_hook(lambda mod, args, out: keep(out))
 
     def predict(self, X):
-        """Predict the label (from ``classes_``) of each sample."""
+        """Predict the label (from ``classes_``) of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -36,9 +36,9 @@ class ExpertOutputs:
 
     This is what a gate sees: it never runs the experts itself unless it needs
     passes over other inputs (augmented views), for which it gets ``X`` and the
-    :class:`ExpertSet`.
+    :class:`ExpertSet`. The parameters are kept as attributes of the same names.
 
-    Attributes
+    Parameters
     ----------
     expert_set : ExpertSet
         The experts that produced the outputs.
@@ -118,7 +118,17 @@ class ExpertOutputs:
         return self._probas
 
     def subset(self, rows):
-        """The outputs of the samples ``rows`` only (an index array or a slice)."""
+        """The outputs of the samples ``rows`` only.
+
+        Parameters
+        ----------
+        rows : ndarray of int or slice
+            The samples kept, in this order.
+
+        Returns
+        -------
+        outputs : ExpertOutputs
+        """
         out = ExpertOutputs(
             self.expert_set, None if self.X is None else self.X[rows],
             None if self.logits is None else [z[rows] for z in self.logits],
@@ -130,7 +140,18 @@ class ExpertOutputs:
         return out
 
     def layer(self, name):
-        """The activation ``name`` of every expert, as a list of 2-D arrays."""
+        """The activation ``name`` of every expert.
+
+        Parameters
+        ----------
+        name : str
+            ``"logits"``, or a layer the gate requested.
+
+        Returns
+        -------
+        activations : list of ndarray of shape (n_samples, n_features_k)
+            One 2-D array per expert.
+        """
         if name == "logits":
             return self.logits
         try:
@@ -263,8 +284,21 @@ class ExpertSet:
             return list(pool.map(run, experts))
 
     def probas_of_rows(self, X, rows):
-        """Each expert ``k``'s probabilities over ``X[rows[k]]`` (None where ``rows[k]`` is
-        empty), running only those experts, up to ``n_jobs`` at the same time."""
+        """Each expert ``k``'s probabilities over ``X[rows[k]]``, running only those experts,
+        up to ``n_jobs`` at the same time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+        rows : list of ndarray of int
+            For each expert, the rows of ``X`` it runs on.
+
+        Returns
+        -------
+        probas : list of ndarray of shape (len(rows[k]), n_classes_k) or None
+            None where ``rows[k]`` is empty.
+        """
         wanted = [k for k in range(len(self)) if len(rows[k])]
         probas = dict(zip(wanted, self._map(lambda k: self.proba(k, X, rows[k]), wanted)))
         return [probas.get(k) for k in range(len(self))]
@@ -272,7 +306,21 @@ class ExpertSet:
     def proba(self, k, X, rows=None):
         """Expert ``k``'s probabilities over ``X``, or ``X[rows]`` (in its own column
         order), running that expert only. The rows of an array are gathered one batch at
-        a time, not copied at once."""
+        a time, not copied at once.
+
+        Parameters
+        ----------
+        k : int
+            The expert's index.
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+        rows : ndarray of int or None, default=None
+            The rows of ``X`` to run on; None for all of them.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_rows, n_classes_k)
+        """
         self._layer_modules(k, ())
         expert = self.experts[k]
         if rows is None or not expert._reads_arrays(X):
@@ -360,19 +408,56 @@ class ExpertSet:
 
     def inputs_only(self, X):
         """Outputs holding only the input, for a gate that runs the experts itself
-        (one that trains them, when they cannot be run yet)."""
+        (one that trains them, when they cannot be run yet) or routes from the input.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Input in the mixture's format.
+
+        Returns
+        -------
+        outputs : ExpertOutputs
+            With ``X`` and no logits.
+        """
         return ExpertOutputs(self, X, None, None)
 
     def owners(self, y):
-        """Which experts own each label: boolean array of shape (n_samples, n_experts).
+        """Which experts own each label.
 
-        Raises a ``ValueError`` naming labels that no expert knows.
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+            Labels in the union label space.
+
+        Returns
+        -------
+        owners : ndarray of bool of shape (n_samples, n_experts)
+            ``owners[i, k]``: expert ``k`` knows the label of sample ``i``.
+
+        Raises
+        ------
+        ValueError
+            Naming the labels that no expert knows.
         """
         idx = encode_labels(y, self.classes_, who="mixture's experts")
         return np.stack([member[idx] for member in self._members], axis=1)
 
     def to_union(self, proba, k):
-        """Place expert ``k``'s per-column values into the union label space."""
+        """Place expert ``k``'s per-column values into the union label space.
+
+        Parameters
+        ----------
+        proba : ndarray of shape (n_samples, n_classes_k)
+            Values in expert ``k``'s column order.
+        k : int
+            The expert's index.
+
+        Returns
+        -------
+        union : ndarray of shape (n_samples, n_classes)
+            Zero in the columns of classes expert ``k`` does not know.
+        """
         out = np.zeros((len(proba), len(self.classes_)), dtype=np.float64)
         out[:, self.columns_[k]] = proba
         return out

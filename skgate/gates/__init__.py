@@ -1,29 +1,25 @@
-"""Gates: decide, per input, which expert to trust or how to mix them."""
+"""Gates: decide, per input, which expert to trust or how to mix them.
 
-from ._augmented import AUGMENTATION_SETS, AUGMENTATIONS, AugmentedGate
-from ._base import BaseGate, GateTags, get_gate_tags
-from ._naive import STATISTICS, NaiveConcatGate, expert_scores
-from ._pan import PANGate, logit_stats
+The gates are scikit-learn estimators over the experts' outputs; the gate contract
+(:class:`BaseGate`, :class:`TorchGate`, :class:`GateTags`, :class:`GateFit`,
+:func:`get_gate_tags`, :func:`get_gate_fit`) is what a new gate implements.
+"""
 
-__all__ = ["BaseGate", "GateTags", "get_gate_tags"]
-__all__ += ["NaiveConcatGate", "STATISTICS", "expert_scores"]
-__all__ += ["PANGate", "logit_stats"]
-__all__ += ["AugmentedGate", "AUGMENTATION_SETS", "AUGMENTATIONS"]
-from ._soft import GATE_NETS, EpochTestScoring, SoftMixtureModule, SoftMoE  # noqa: E402
+from ._augmented import AugmentedGate
+from ._base import BaseGate, GateFit, GateTags
+from ._contract import get_gate_fit, get_gate_tags
+from ._floor import FloorGate
+from ._naive import NaiveConcatGate
+from ._pan import PANGate
+from ._router import FastRouter
+from ._soft import SoftMoE
+from ._torch import TorchGate
+from ._universal import UniversalGate
 
-__all__ += ["SoftMoE", "GATE_NETS", "EpochTestScoring", "SoftMixtureModule"]
-from ._universal import CALIBRATIONS, UniversalGate, load_correction  # noqa: E402
-from ._universal_features import (  # noqa: E402
-    FEATURE_SETS,
-    UNIVERSAL_STATISTICS,
-    universal_features,
-)
-
-__all__ += ["UniversalGate", "CALIBRATIONS", "load_correction", "FEATURE_SETS",
-            "UNIVERSAL_STATISTICS", "universal_features"]
-from ._floor import FloorGate  # noqa: E402
-
-__all__ += ["FloorGate"]
-from ._router import FastRouter  # noqa: E402
-
-__all__ += ["FastRouter"]
+__all__ = [
+    # the gates
+    "NaiveConcatGate", "AugmentedGate", "PANGate", "UniversalGate", "FloorGate", "SoftMoE",
+    "FastRouter",
+    # the contract, for writing a gate
+    "BaseGate", "TorchGate", "GateTags", "GateFit", "get_gate_tags", "get_gate_fit",
+]

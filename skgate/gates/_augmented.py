@@ -15,19 +15,16 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._arrays import one_hot
 from ..utils._param_validation import Interval, StrOptions
 from ._augmentations import (
     _AUGMENTATIONS,
     AUGMENTATION_SETS,
-    AUGMENTATIONS,
     _SampleRandom,
     resolve_augmentations,
 )
-from ._base import BaseGate, one_hot
+from ._base import BaseGate
 from ._naive import STATISTICS, expert_scores
-
-__all__ = ["AGGREGATIONS", "AUGMENTATION_SETS", "AUGMENTATIONS", "AugmentedGate",
-           "resolve_augmentations"]
 
 
 # -- aggregation ----------------------------------------------------------------------------
@@ -54,7 +51,7 @@ class AugmentedGate(BaseGate):
 
     The multi-pass augmentation of Kang, Chua and Maul (section 4.3): besides the
     input, every expert sees ``P`` augmented views of it; each expert gets a score
-    from its logits (a :data:`~skgate.gates.STATISTICS` statistic, as in
+    from its logits (a :class:`~skgate.gates.NaiveConcatGate` statistic, as in
     :class:`NaiveConcatGate`) and the passes are aggregated; the chosen expert
     answers alone, from its output on the un-augmented input. Needs no data.
 
@@ -65,11 +62,14 @@ class AugmentedGate(BaseGate):
     Parameters
     ----------
     augmentations : str or list of (str, dict), default="sharpen_5_alphas"
-        The augmented passes: a key of :data:`AUGMENTATION_SETS` (the paper's
-        Table 3 rows) or a list with one ``(name, params)`` pair per pass, for
-        example ``[("gaussian_noise", {"std": 0.05}), ("gaussian_noise", {"std":
-        0.1})]``; a bare name means its default parameters. The augmentations
-        (parameters and defaults in :data:`AUGMENTATIONS`):
+        The augmented passes: the name of a set of passes, one of the paper's
+        Table 3 rows (``"sharpen"``, ``"sharpen_5_alphas"``, ``"gaussian"``,
+        ``"gaussian_5"``, ``"gaussian_6_stds"``, ``"poisson"``, ``"poisson_5"``,
+        ``"poisson_6_rates"``, ``"flips"``, ``"random_crop"``), or a list with
+        one ``(name, params)`` pair per pass, for example
+        ``[("gaussian_noise", {"std": 0.05}), ("gaussian_noise", {"std":
+        0.1})]``; a bare name means its default parameters. The augmentations,
+        with their default parameters:
 
         - ``"sharpen"`` (``alpha=0.5``, ``lightness=1``, ``clip=True``):
           imgaug's ``Sharpen(alpha, lightness)``: the image convolved with
@@ -117,8 +117,8 @@ class AugmentedGate(BaseGate):
         chosen, is measured in the benchmarks page of the documentation
         (``docs/benchmarks.md``, Table 3).
     statistic : str, default="energy"
-        The score of an expert's logits, a key of
-        :data:`~skgate.gates.STATISTICS` (the paper used ``"max_logit"``, its
+        The score of an expert's logits, a statistic of
+        :class:`~skgate.gates.NaiveConcatGate` (the paper used ``"max_logit"``, its
         "argmax"). Higher wins.
     penalty : float, default=1.0
         Weight of the across-pass standard deviation in ``"consistency"``.

@@ -1,13 +1,12 @@
-"""The small shared base of all gates, and the contract between a gate and the mixture."""
+"""BaseGate, the small shared base of all gates, the contract's two dataclasses (GateTags,
+GateFit; ``_contract.py`` reads them), and helpers of the gates that learn from labels."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ..experts._set import ExpertOutputs
@@ -59,22 +58,16 @@ def unlabelled_samples(y, outputs):
     return mask
 
 
-def one_hot(index, n_columns):
-    """Rows of the identity: ``out[i, index[i]] = 1``."""
-    out = np.zeros((len(index), n_columns), dtype=np.float64)
-    out[np.arange(len(index)), index] = 1.0
-    return out
-
-
 @dataclass(frozen=True)
 class GateTags:
     """What a gate needs from the mixture and what it does: the whole gate contract.
 
     A gate declares its tags with :meth:`BaseGate.gate_tags`; the mixture reads
     them with :func:`get_gate_tags` (which also understands a gate wrapped in
-    :class:`sklearn.frozen.FrozenEstimator`) and nothing else.
+    :class:`sklearn.frozen.FrozenEstimator`), and what the fitted gate hands
+    back with :func:`get_gate_fit`: nothing else.
 
-    Attributes
+    Parameters
     ----------
     requires_labels : bool
         ``fit`` needs ``y``.
@@ -85,13 +78,15 @@ class GateTags:
         The gate trains the experts' modules itself; the mixture only
         initialises the experts that are not frozen. The gate trains copies of
         the modules (it never changes the experts it is given) and exposes them,
-        in the experts' order, as ``expert_modules_``; the mixture puts them in
+        in the experts' order, in its :class:`GateFit`; the mixture puts them in
         its own experts and records them as trained.
     defines_label_space : bool
-        The gate predicts its own label space (``classes_`` from ``y``) instead of
-        the union of the experts' classes.
+        The gate predicts its own label space (the ``classes`` of its
+        :class:`GateFit`, from ``y``) instead of the union of the experts' classes.
     expert_layers : tuple of str, or mapping of expert name to tuple of str
-        The expert activations the gate reads besides the logits.
+        The expert activations the gate reads besides the logits. A gate declares
+        them by overriding :meth:`BaseGate.expert_layers` (one way only:
+        :func:`get_gate_tags` refuses tags that disagree with it).
     any_experts : bool
         The fitted gate works with any set of experts (any number, any label
         spaces), not only the ones it was fitted on, so it can be reused frozen.
@@ -100,6 +95,16 @@ class GateTags:
         any expert runs: the mixture asks it for the weights first and runs each
         expert only on the samples with a non-zero weight for it. ``fit`` still
         gets every expert's outputs.
+    uses_unlabelled : bool
+        ``fit`` learns from unlabelled samples (label ``-1``) too; a gate
+        without the tag is fitted on the labelled samples only.
+    max_unlabelled : int or None
+        The most unlabelled samples the gate reads: the mixture passes a random
+        subset of that size. ``None``: all of them.
+
+    See Also
+    --------
+    GateFit : What a fitted gate hands back to the mixture.
 
     Examples
     --------
@@ -122,125 +127,46 @@ class GateTags:
     max_unlabelled: int | None = None
 
 
-def get_gate_tags(gate):
-    """The :class:`GateTags` of a gate, checked for consistency.
+@dataclass(frozen=True, eq=False)
+class GateFit:
+    """What a fitted gate hands back to the mixture: the rest of the gate contract.
 
-    A gate wrapped in :class:`sklearn.frozen.FrozenEstimator` is used as it is:
-    its ``fit`` does nothing, so it is data-free and needs no labels, whatever
-    the gate inside would need to be fitted.
+    :class:`GateTags` say what a gate needs and does; a fitted gate's
+    :meth:`BaseGate.gate_fit` returns this, and the mixture reads it through
+    :func:`get_gate_fit`, after ``fit``. Together with the gate's ``fit``,
+    ``route_proba`` and ``predict_proba`` that is everything the mixture reads
+    from a gate.
 
-    Raises
-    ------
-    TypeError
-        If ``gate`` is not a :class:`BaseGate` (or a frozen one).
-    ValueError
-        If the tags contradict each other.
+    Parameters
+    ----------
+    n_experts : int or None
+        The number of experts the fitted gate is bound to (``n_experts_``,
+        recorded by :meth:`BaseGate.fit`); ``None`` for a gate that works with
+        any experts (the ``any_experts`` tag).
+    classes : ndarray or None
+        The gate's own label space (its ``classes_``), for a gate with the
+        ``defines_label_space`` tag; ``None`` otherwise.
+    expert_modules : tuple of torch.nn.Module or None
+        The trained copies of the experts' modules (its ``expert_modules_``), in
+        the experts' order, for a gate with the ``trains_experts`` tag; ``None``
+        otherwise.
 
     Examples
     --------
-    A :class:`~skgate.gates.PANGate` learns from labels, unless it is fitted and frozen:
-
     >>> import numpy as np
-    >>> from sklearn.frozen import FrozenEstimator
-    >>> from skgate.gates import PANGate, get_gate_tags
-    >>> get_gate_tags(PANGate()).requires_labels
-    True
     >>> from skgate import MixtureOfExperts
+    >>> from skgate.gates import NaiveConcatGate, get_gate_fit
     >>> from skgate.utils._testing import slice_expert
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(60, 4)).astype(np.float32)
-    >>> y = X.argmax(axis=1)
+    >>> X = np.array([[3, 1, 0, 2], [0, 1, 5, 0]], dtype=np.float32)
     >>> experts = [("a", slice_expert(4, 0, [0, 1])), ("b", slice_expert(4, 2, [2, 3]))]
-    >>> pan = PANGate(features="logits", max_epochs=2, random_state=0)
-    >>> fitted = MixtureOfExperts(experts, gate=pan).fit(X, y).gate_
-    >>> tags = get_gate_tags(FrozenEstimator(fitted))
-    >>> tags.requires_labels, tags.data_free
-    (False, True)
+    >>> gate = MixtureOfExperts(experts, gate=NaiveConcatGate()).fit(X).gate_
+    >>> get_gate_fit(gate)
+    GateFit(n_experts=2, classes=None, expert_modules=None)
     """
-    inner = gate.estimator if isinstance(gate, FrozenEstimator) else gate
-    if not isinstance(inner, BaseGate):
-        raise TypeError(
-            f"The gate must be a skgate gate (a subclass of skgate.gates.BaseGate), or one "
-            f"wrapped in sklearn.frozen.FrozenEstimator; got {type(inner).__name__}."
-        )
-    tags = inner.gate_tags()
-    if not isinstance(tags, GateTags):
-        raise TypeError(
-            f"{type(inner).__name__}.gate_tags() must return a GateTags, got "
-            f"{type(tags).__name__}."
-        )
-    if tags.data_free and (tags.requires_labels or tags.trains_experts):
-        raise ValueError(
-            f"{type(inner).__name__} declares itself data-free but also that it "
-            f"{'needs labels' if tags.requires_labels else 'trains the experts'}."
-        )
-    if tags.routes_inputs and tags.trains_experts:
-        raise ValueError(
-            f"{type(inner).__name__} declares that it routes from the input alone and also "
-            "that it trains the experts; a router needs fitted experts."
-        )
-    layers = tags.expert_layers
-    values = layers.values() if isinstance(layers, Mapping) else [layers]
-    if not all(isinstance(v, tuple | list) and all(isinstance(n, str) for n in v)
-               for v in values):
-        raise TypeError(
-            f"{type(inner).__name__}'s expert_layers must be a tuple of layer names or a "
-            f"mapping of expert name to such tuples, got {layers!r}."
-        )
-    if isinstance(gate, FrozenEstimator):
-        check_is_fitted(inner, msg=(
-            f"The frozen {type(inner).__name__} is not fitted: fit a gate before wrapping it "
-            "in FrozenEstimator."))
-        if tags.trains_experts or tags.defines_label_space:
-            raise ValueError(
-                f"A frozen {type(inner).__name__} cannot be reused: it trains the experts or "
-                "defines its own label space, which needs fitting."
-            )
-        tags = replace(tags, requires_labels=False, data_free=True)
-    return tags
 
-
-def held_out_hits(owners, route, *, cv, repeats, seed):
-    """How often each labelled sample is routed to an owner when it is held out.
-
-    Repeated stratified ``cv``-fold cross-validation (stratified by the first owner;
-    fewer folds when an expert owns fewer samples). ``route(train, test)`` fits on the
-    rows ``train`` and returns the expert chosen for each row of ``test``. The same
-    ``seed`` gives the same folds, so hits of several gates compare sample by sample.
-
-    Returns
-    -------
-    hits : ndarray of shape (n_samples,), or None when an expert owns fewer than two
-        samples (nothing to validate).
-    """
-    strata = owners.argmax(axis=1)
-    n_splits = min(cv, np.bincount(strata, minlength=owners.shape[1]).min())
-    if n_splits < 2:
-        return None
-    folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=repeats, random_state=seed)
-    hits = np.zeros(len(strata))
-    for train, test in folds.split(strata, strata):
-        hits[test] += owners[test, route(train, test)]
-    return hits
-
-
-#: fewer labelled samples per expert than this, and cross-validation holds a handful per
-#: fold: a richer choice must then win by two standard deviations instead of one
-FEW_LABELS = 20
-
-
-def clearly_better(hits, than, *, sigmas=1.0, floor=0):
-    """Whether one gate routes clearly more held-out samples right than another.
-
-    ``hits`` and ``than`` count, per labelled sample, how often each gate routed it
-    right when it was held out. The first wins if the samples it routes better
-    outnumber those it routes worse by more than ``sigmas`` standard deviations of a
-    sign test (``sigmas`` times the square root of their sum) and by more than
-    ``floor``: a few labels make cross-validation noisy, and one near miss fixed is
-    no evidence.
-    """
-    wins, losses = np.sum(hits > than), np.sum(hits < than)
-    return bool(wins - losses > max(sigmas * np.sqrt(wins + losses), floor))
+    n_experts: int | None = None
+    classes: np.ndarray | None = None
+    expert_modules: tuple | None = None
 
 
 class BaseGate(ParamValidationMixin, BaseEstimator):
@@ -331,12 +257,48 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
         """After unpickling: restore what :meth:`_portable_state` left out."""
 
     def expert_layers(self):
-        """Names of the expert activations the gate needs besides the logits."""
+        """Names of the expert activations the gate needs besides the logits.
+
+        The one place a gate declares them: :meth:`gate_tags` reports them as
+        its ``expert_layers`` tag.
+
+        Returns
+        -------
+        layers : tuple of str, or mapping of expert name to tuple of str
+            ``"penultimate"`` or names of the experts' submodules; ``()`` (the
+            default) for the logits only.
+        """
         return ()
 
     def gate_tags(self):
-        """The gate's :class:`GateTags`; subclasses ``replace`` what differs."""
+        """The gate's :class:`GateTags`; subclasses ``replace`` what differs.
+
+        Returns
+        -------
+        tags : GateTags
+            What the gate needs from the mixture and what it does.
+        """
         return GateTags(expert_layers=self.expert_layers())
+
+    def gate_fit(self):
+        """What the fitted gate hands back to the mixture.
+
+        The default reads the attributes of the convention: ``n_experts_``
+        (unless the gate works with any experts), ``classes_`` (with the
+        ``defines_label_space`` tag) and ``expert_modules_`` (with the
+        ``trains_experts`` tag). Override it only for another layout.
+
+        Returns
+        -------
+        fit : GateFit
+        """
+        tags = self.gate_tags()
+        modules = self.expert_modules_ if tags.trains_experts else None
+        return GateFit(
+            n_experts=None if tags.any_experts else getattr(self, "n_experts_", None),
+            classes=self.classes_ if tags.defines_label_space else None,
+            expert_modules=None if modules is None else tuple(modules),
+        )
 
     def _check_outputs(self, outputs, *, reset):
         if not isinstance(outputs, ExpertOutputs):
@@ -398,6 +360,16 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
 
         Rows sum to 1; hard gates return one-hot rows.
 
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert (with the layers the gate reads).
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_experts)
+            The weight of each expert for each sample.
+
         Raises
         ------
         ValueError
@@ -418,9 +390,32 @@ class BaseGate(ParamValidationMixin, BaseEstimator):
 
     def predict_proba(self, outputs):
         """The mixture's probabilities: each expert's, in the union label space, weighted
-        by :meth:`route_proba`."""
+        by :meth:`route_proba`.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities over the union of the experts' classes
+            (``outputs.expert_set.classes_``).
+        """
         return outputs.expert_set.combine(outputs.probas, self.route_proba(outputs))
 
     def route(self, outputs):
-        """Index of the expert with the largest weight for each sample."""
+        """Index of the expert with the largest weight for each sample.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        route : ndarray of shape (n_samples,)
+            The argmax of :meth:`route_proba`.
+        """
         return self.route_proba(outputs).argmax(axis=1)

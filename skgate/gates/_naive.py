@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
+from ..utils._arrays import one_hot
 from ..utils._param_validation import StrOptions
-from ._base import BaseGate, one_hot
+from ._base import BaseGate
 
 
 def _max_logit(z, total):
@@ -91,7 +92,7 @@ def expert_scores(logits, statistic):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgate.gates import expert_scores
+    >>> from skgate.gates._naive import expert_scores
     >>> logits = [np.array([[3.0, 1.0], [0.0, 1.0]]),        # expert 0: 2 classes
     ...           np.array([[0.0, 2.0, 1.0], [5.0, 0.0, 0.0]])]  # expert 1: 3 classes
     >>> expert_scores(logits, "max_logit")
@@ -181,7 +182,18 @@ class NaiveConcatGate(BaseGate):
         self.statistic = statistic
 
     def expert_scores(self, outputs):
-        """The statistic of each expert's logits, shape ``(n_samples, n_experts)``."""
+        """The statistic of each expert's logits, shape ``(n_samples, n_experts)``.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_experts)
+            Higher: the more likely the input is the expert's.
+        """
         return expert_scores(outputs.logits, self.statistic)
 
     def _route_proba(self, outputs):

@@ -14,11 +14,12 @@ from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 
 from ..models import MLP
+from ..utils._arrays import one_hot
 from ..utils._device import PortableNet, move_net
 from ..utils._param_validation import HasMethods, Interval, StrOptions
-from ..utils._seeding import RNGSafeIterators, torch_seeded
-from ._base import one_hot, warn_unowned
+from ._base import warn_unowned
 from ._naive import NaiveConcatGate
+from ._seeded_net import SeededFitMixin
 from ._torch import TorchGate
 
 #: features computed from the logits rather than read from a layer
@@ -41,7 +42,7 @@ def logit_stats(logits):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgate.gates import logit_stats
+    >>> from skgate.gates._pan import logit_stats
     >>> logit_stats(np.array([[1.0, 3.0], [2.0, 2.0]]))
     array([[2., 1., 3.],
            [2., 0., 2.]])
@@ -49,20 +50,9 @@ def logit_stats(logits):
     return np.column_stack([logits.mean(axis=1), logits.std(axis=1), logits.max(axis=1)])
 
 
-class _SeededNetClassifier(PortableNet, RNGSafeIterators, NeuralNetClassifier):
-    """A skorch classifier whose ``fit`` seeds torch (initialisation and shuffling).
-
-    The seed is a parameter, so clones (``VotingClassifier`` fits clones) keep it.
-    """
-
-    def __init__(self, *args, random_state=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.random_state = random_state
-
-    def fit(self, X, y=None, **fit_params):
-        seed = None if self.random_state is None else int(self.random_state)
-        with torch_seeded(seed, self.device):
-            return super().fit(X, y, **fit_params)
+class _SeededNetClassifier(PortableNet, SeededFitMixin, NeuralNetClassifier):
+    """A skorch classifier whose ``fit`` seeds torch: PANGate's networks (portable
+    between devices, :class:`~skgate.utils._device.PortableNet`)."""
 
 
 class PANGate(TorchGate):
@@ -128,6 +118,11 @@ class PANGate(TorchGate):
         Seeds the networks' initialisation and shuffling.
     verbose : int, default=0
         skorch's training log.
+
+    **optimizer_params
+        The optimizer's own parameters, prefixed with ``optimizer__`` (for
+        example ``optimizer__weight_decay=1e-2``), as in skorch: see
+        :class:`TorchGate`.
 
     Attributes
     ----------
@@ -315,6 +310,16 @@ class PANGate(TorchGate):
         """Each network's probability that the input is its expert's, ``(n_samples, n_experts)``.
 
         Rows do not sum to 1: every network answers for its own expert.
+
+        Parameters
+        ----------
+        outputs : ExpertOutputs
+            One forward pass of every expert.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_experts)
+            Column ``k``: network ``k``'s probability that the input is expert ``k``'s.
         """
         self._check_outputs(outputs, reset=False)
         columns = []

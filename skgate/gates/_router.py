@@ -6,23 +6,24 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from ..models import MLP
-from ..utils._device import PortableNet, module_placement, move_net
+from ..utils._device import PortableNet, move_net
 from ..utils._param_validation import HasMethods, Interval, StrOptions
-from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
+from ..utils._seeding import torch_seed
 from ..utils._warnings import warn_user
-from ._base import get_gate_tags, one_hot, unlabelled_samples, warn_unowned
+from ._base import unlabelled_samples, warn_unowned
+from ._contract import get_gate_tags
 from ._naive import NaiveConcatGate
+from ._router_routing import RoutingMixin
+from ._seeded_net import SeededFitMixin
 from ._torch import TorchGate
 
 
@@ -83,19 +84,12 @@ class _RouterCNN(nn.Module):
         return self.net(x)
 
 
-class _SeededNet(PortableNet, RNGSafeIterators, NeuralNet):
-    """A skorch net whose ``fit`` seeds torch (initialisation and shuffling)."""
-
-    def __init__(self, *args, random_state=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.random_state = random_state
-
-    def fit(self, X, y=None, **fit_params):
-        with torch_seeded(self.random_state, self.device):
-            return super().fit(X, y, **fit_params)
+class _SeededNet(PortableNet, SeededFitMixin, NeuralNet):
+    """A skorch net whose ``fit`` seeds torch: FastRouter's router (portable between
+    devices)."""
 
 
-class FastRouter(TorchGate):
+class FastRouter(RoutingMixin, TorchGate):
     """A small network sends each raw input to an expert; only that expert runs.
 
     The "fast PAN" of Kang, Chua and Maul: every other gate reads the outputs of
@@ -153,8 +147,7 @@ class FastRouter(TorchGate):
         where the layout of the image decides the expert (digits), and
         slower than the MLP. (The fusion paper's
         :class:`~skgate.models.ThumbnailCNN` averages its map over space,
-        which loses that layout: it routed 0.83 on disjoint MNIST where this
-        CNN routed 0.98, from the same labels.) A module instance is trained as it is
+        which loses that layout.) A module instance is trained as it is
         given (it must output ``n_experts`` logits).
     hidden_units : int, default=128
         Width of the router's hidden layer.
@@ -168,8 +161,9 @@ class FastRouter(TorchGate):
         random affine map (rotation up to 10 degrees, scale within 10%, shift
         up to 9% of the side), so the router learns from more than the fit
         images themselves. At prediction the images are used as they are.
-        With labels, it took a CNN router from 0.983 to 0.991 routing on
-        disjoint MNIST (see the benchmarks).
+        It took the CNN router taught the owners of the experts' training and
+        gate images from 0.9866 to 0.9910 routing on disjoint MNIST (3 seeds,
+        ``python -m skgate bench pan --variants``; ``docs/benchmarks.md``).
     top_k : int >= 1, default=1
         How many experts a sample goes to when the router is unsure of it.
         ``1`` is hard routing: each sample runs exactly one expert.
@@ -206,6 +200,11 @@ class FastRouter(TorchGate):
         shuffling.
     verbose : int, default=0
         skorch's training log.
+
+    **optimizer_params
+        The optimizer's own parameters, prefixed with ``optimizer__`` (for
+        example ``optimizer__weight_decay=1e-2``), as in skorch: see
+        :class:`TorchGate`.
 
     Attributes
     ----------
@@ -314,12 +313,22 @@ class FastRouter(TorchGate):
     #: routers saved before the check existed were always used
     validation_fraction, tolerance, fallback_ = None, 0.05, False
 
+    def _teacher_tags(self):
+        return get_gate_tags(getattr(self, "teacher_", None) or self._teacher())
+
+    def expert_layers(self):
+        """The layers the teacher reads (the router itself reads the input only).
+
+        Returns
+        -------
+        layers : tuple of str, or mapping of expert name to tuple of str
+        """
+        return self._teacher_tags().expert_layers
+
     def gate_tags(self):
-        teacher = get_gate_tags(getattr(self, "teacher_", None) or self._teacher())
         return replace(
-            super().gate_tags(), requires_labels=teacher.requires_labels,
-            expert_layers=teacher.expert_layers, routes_inputs=not self.fallback_,
-            uses_unlabelled=True,
+            super().gate_tags(), requires_labels=self._teacher_tags().requires_labels,
+            routes_inputs=not self.fallback_, uses_unlabelled=True,
         )
 
     # -- fitting ------------------------------------------------------------------------
@@ -454,39 +463,3 @@ class FastRouter(TorchGate):
         if hasattr(teacher, "to"):
             teacher.to(device)
 
-    # -- routing ------------------------------------------------------------------------
-    def _router_proba(self, X):
-        # the module directly, in inference mode and large batches: skorch's predict
-        # indexes its Dataset one sample at a time, which cost more than the router itself
-        module = self.router_.module_
-        # where the module is (in a thread, a bare "cuda" would be that thread's GPU)
-        device, dtype = module_placement(module, self.router_.device or "cpu")
-        X = np.asarray(X, dtype=np.float32)
-        step = max(self.batch_size, 1024)
-        with torch.inference_mode():
-            logits = [module(torch.from_numpy(np.ascontiguousarray(X[i : i + step]))
-                             .to(device, dtype)).float().cpu().numpy()
-                      for i in range(0, len(X), step)]
-        return softmax(np.concatenate(logits), axis=1)
-
-    def router_proba(self, outputs):
-        """The router's probability of each expert, ``(n_samples, n_experts)``, from
-        ``outputs.X`` alone (the experts' outputs need not be there)."""
-        check_is_fitted(self)
-        self._check_outputs(outputs, reset=False)
-        return self._router_proba(outputs.X)
-
-    def _route_proba(self, outputs):
-        if self.fallback_:  # the router failed its check: the teacher routes
-            return self.teacher_.route_proba(outputs)
-        proba = self._router_proba(outputs.X)
-        weights = one_hot(proba.argmax(axis=1), proba.shape[1])
-        k = min(self.top_k, proba.shape[1])
-        unsure = proba.max(axis=1) < self.confidence
-        if k > 1 and unsure.any():
-            rows = np.flatnonzero(unsure)
-            top = np.argsort(-proba[rows], axis=1, kind="stable")[:, :k]
-            kept = np.zeros((len(rows), proba.shape[1]))
-            np.put_along_axis(kept, top, np.take_along_axis(proba[rows], top, axis=1), axis=1)
-            weights[rows] = kept / kept.sum(axis=1, keepdims=True)
-        return weights

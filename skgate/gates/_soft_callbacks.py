@@ -9,7 +9,7 @@ from ..utils._labels import encode_labels
 class EpochTestScoring(Callback):
     """Record the mixture's accuracy on held-out data after every epoch.
 
-    Give it to :class:`SoftMoE` in ``callbacks``; the score goes into the
+    Give it to :class:`~skgate.gates.SoftMoE` in ``callbacks``; the score goes into the
     gate's ``history_`` under ``name`` (the second paper's test curves).
 
     Parameters
@@ -24,7 +24,8 @@ class EpochTestScoring(Callback):
     --------
     >>> import numpy as np
     >>> from skgate import MixtureOfExperts
-    >>> from skgate.gates import EpochTestScoring, SoftMoE
+    >>> from skgate.callbacks import EpochTestScoring
+    >>> from skgate.gates import SoftMoE
     >>> from skgate.utils._testing import slice_expert
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(120, 4)).astype(np.float32)
@@ -44,7 +45,19 @@ class EpochTestScoring(Callback):
 
     def bind(self, gate, expert_set):
         """Compute the net inputs once (called by the gate's
-        :meth:`~skgate.gates.BaseGate.fit`)."""
+        :meth:`~skgate.gates.BaseGate.fit`).
+
+        Parameters
+        ----------
+        gate : SoftMoE
+            The gate being fitted.
+        expert_set : ExpertSet
+            Its experts, run once over ``X``.
+
+        Returns
+        -------
+        self : EpochTestScoring
+        """
         X = np.asarray(self.X, dtype=np.float32)
         if gate.gate_tags().trains_experts:  # the experts run inside the gate's network
             outputs = expert_set.inputs_only(X)

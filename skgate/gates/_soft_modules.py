@@ -85,7 +85,8 @@ class SoftMixtureModule(nn.Module):
 
     >>> import numpy as np
     >>> from skgate import MixtureOfExperts
-    >>> from skgate.gates import SoftMixtureModule, SoftMoE
+    >>> from skgate.gates import SoftMoE
+    >>> from skgate.gates._soft_modules import SoftMixtureModule
     >>> from skgate.utils._testing import slice_expert
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 4)).astype(np.float32)

@@ -22,9 +22,22 @@ class TorchGate(BaseGate):
     the optimizer, appear in ``get_params``, can be set with ``set_params`` and searched
     (``{"gate__optimizer__weight_decay": [...]}`` over a mixture).
 
-    A subclass passes its ``**optimizer_params`` to :meth:`_set_optimizer_params` in
-    ``__init__`` and builds its skorch nets with :meth:`_optimizer_kwargs` and
-    :meth:`_device`.
+    A subclass passes its ``**optimizer_params`` to ``_set_optimizer_params`` in
+    ``__init__`` and builds its skorch nets with ``_optimizer_kwargs()`` (the
+    optimizer and its prefixed parameters, as skorch takes them) and ``_device()``
+    (the ``device`` parameter resolved, ``"auto"`` included); the rest of the
+    contract is :class:`BaseGate`'s.
+
+    Examples
+    --------
+    >>> from skgate.gates import PANGate, TorchGate
+    >>> issubclass(PANGate, TorchGate)
+    True
+    >>> gate = PANGate(optimizer__weight_decay=1e-2)
+    >>> gate.get_params()["optimizer__weight_decay"]
+    0.01
+    >>> gate._optimizer_kwargs()["optimizer__weight_decay"]  # for a skorch net
+    0.01
     """
 
     _parameter_constraints = {

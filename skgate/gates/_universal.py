@@ -1,4 +1,11 @@
-"""UniversalGate: one attribution network for all experts (SC2), anchored on energy."""
+"""UniversalGate: one attribution network for all experts (SC2), anchored on energy.
+
+The gate's parameters and its fit live here; its parts live in their own modules: the
+shared correction (``_universal_correction.py``), the per-expert calibration
+(``_universal_calibration.py``), the choice of a calibration level
+(``_level_selection.py``, shared with FloorGate), the correction's files
+(``_universal_io.py``) and the pool (``_universal_pool.py``).
+"""
 
 from dataclasses import replace
 from numbers import Integral, Real
@@ -7,51 +14,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.special import softmax
-from sklearn.frozen import FrozenEstimator
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
+from ..utils._arrays import one_hot
 from ..utils._param_validation import Interval, StrOptions
-from ..utils._seeding import torch_seeded
-from ._base import (
-    FEW_LABELS,
-    BaseGate,
+from ._base import BaseGate, unlabelled_samples
+from ._level_selection import (
+    CALIBRATIONS,
+    READS_ACTIVATIONS,
+    LevelSelectionMixin,
     clearly_better,
     held_out_hits,
-    one_hot,
-    unlabelled_samples,
 )
-from ._universal_features import FEATURE_SETS, UNIVERSAL_STATISTICS, universal_features
-from ._universal_io import (
-    PRETRAINED,
-    _pretrained_path,
-    check_correction,
-    load_correction,
-    write_correction,
-)
-from ._universal_modules import (
-    _Calibration,
-    _correction_net,
-    _minimise,
-    _penalty,
-    _routing_loss,
-    _rows,
-    calibration_stats,
-    calibration_tensors,
-    fit_correction,
-)
+from ._universal_calibration import CalibrationMixin, PoolMixin
+from ._universal_correction import SharedCorrectionMixin
+from ._universal_features import FEATURE_SETS
+from ._universal_io import CorrectionIOMixin
+from ._universal_modules import _rows
 from ._universal_pool import MIN_POOL, confident_half, second_view
 
-__all__ = ["CALIBRATIONS", "MIN_SAMPLES", "PRETRAINED", "UniversalGate", "load_correction",
-           "_pretrained_path"]
-
-#: per-expert calibrations, from the simplest; "auto" chooses among them from the labels
-CALIBRATIONS = ("none", "shift", "affine", "features", "network", "activations", "joint")
-#: the calibrations that read the experts' activations
-READS_ACTIVATIONS = ("activations", "joint")
-#: fewest labelled samples per expert from which "auto" considers each calibration
-MIN_SAMPLES = {"none": 0, "shift": 1, "affine": 2, "features": 5, "network": 20,
-               "activations": 20, "joint": 20}
 #: calibrations the pool may fit (``pool_calibration``)
 POOL_CALIBRATIONS = ("affine", "features", "network", "activations")
 #: at most this many pseudo-labels in each semi-supervised fit (with the labels)
@@ -60,7 +40,8 @@ MAX_PSEUDO = 2000
 LABEL_WEIGHT = 0.5
 
 
-class UniversalGate(BaseGate):
+class UniversalGate(CorrectionIOMixin, SharedCorrectionMixin, CalibrationMixin,
+                    LevelSelectionMixin, PoolMixin, BaseGate):
     """One attribution network for every expert, anchored on energy (SC2).
 
     The smart coordinator SC2 of Kang, Chua and Maul, made safe to reuse. Each
@@ -88,40 +69,25 @@ class UniversalGate(BaseGate):
     cross-validation among those the number of labels allows
     (``calibration="auto"``).
 
-    It also learns from unlabelled inputs (a pool): samples whose label is
-    ``-1`` in ``y`` (scikit-learn's convention), or every sample when ``y`` is
-    None, and the inputs of the labelled ones. The uncalibrated scores choose
-    an expert for each pool input; the more confident half of the inputs each
-    expert is chosen for become its pseudo-labels, and the ``pool_calibration``
-    level is fitted on them, penalised toward the identity (by default a small
-    network per expert on its logits and penultimate activations, added to
-    its score). This corrects an expert whose energies run hot on the others'
-    inputs. A second view then checks it: a logistic regression on the
-    experts' concatenated activations learns its confident choices on half the
-    pool and predicts the other half. If it reproduces them on held-out inputs
-    at least 95% of the time (``FastRouter``'s tolerance), the pool
-    calibration is refitted on every input where the two views agree (all of
-    them, not the confident half), which leaves out most of the inputs where
-    an over-confident expert misleads the scores; if not (a teacher or a
-    student that is often wrong), the first fit stays. The rule that decides
-    whether the pool moves the gate away from energy: with no labels, the pool
-    calibration is used when every expert has at least 50 pseudo-labels
-    (``MIN_POOL``); with labels, which neither fit reads, it is dropped if they
-    show that the uncalibrated scores route clearly more of them right (a sign
-    test at one standard deviation), and the second view's refit gives way to
-    the first fit if that one routes clearly more of them right; the pool
-    calibration is then refitted on the pseudo-labels and the labels together
-    and the refit kept if it routes clearly more held-out labelled samples
-    right; and a calibration fitted on the labels alone replaces either only if
-    it routes clearly more held-out labelled samples right.
-    ``docs/benchmarks.md`` has the evidence on six expert sets, and the choices
-    made on them.
+    It also learns from unlabelled inputs (a pool): samples labelled ``-1``
+    in ``y`` (scikit-learn's convention), or every sample when ``y`` is None,
+    and the inputs of the labelled ones. The uncalibrated scores choose an
+    expert for each pool input; the more confident half of each expert's
+    choices become its pseudo-labels, on which the ``pool_calibration`` level
+    is fitted, penalised toward the identity. This corrects an expert whose
+    energies run hot on the others' inputs. A second view (a logistic
+    regression on the experts' activations) checks the choices; when it
+    reproduces them, the calibration is refitted where the two views agree.
+    With no labels the pool calibration is used when every expert has at
+    least 50 pseudo-labels (``MIN_POOL``); labels drop it, refit it with
+    them, or replace it only where they show clearly (a sign test) that this
+    routes more of them right. ``docs/design.md`` states the rule in full and
+    ``docs/benchmarks.md`` has the evidence on six expert sets.
 
-    Where a pretrained correction is used: the one shipped with skgate is very
-    small (its weights are at most 0.015 on standardised statistics), so with
-    no data at all the gate routes as energy does (within 0.0031 of energy's
-    routing on every expert set of ``docs/benchmarks.md``); it is not a gain
-    over energy, only a safe default.
+    The correction shipped with skgate (``"pretrained"``) is very small (its
+    weights are at most 0.015 on standardised statistics): with no data the
+    gate routes as energy does (within 0.0031 of energy's routing on every
+    expert set of ``docs/benchmarks.md``), a safe default, not a gain.
 
     Parameters
     ----------
@@ -354,9 +320,15 @@ class UniversalGate(BaseGate):
 
     # -- the contract ------------------------------------------------------------------
     def expert_layers(self):
-        """The activation the ``"activations"`` calibrations read, when they may be used:
+        """The activation the ``"activations"`` and ``"joint"`` calibrations read, when used:
         while fitting (``calibration="auto"``, or a pool calibrated on activations), and
-        at prediction if one was chosen."""
+        at prediction if one was chosen.
+
+        Returns
+        -------
+        layers : tuple of str
+            ``(layer,)`` or ``()``.
+        """
         return (self.layer,) if self.layer is not None and self._wants_activations() else ()
 
     def _wants_activations(self):
@@ -379,85 +351,6 @@ class UniversalGate(BaseGate):
             else unbound,
             uses_unlabelled=uses_pool, max_unlabelled=self.max_pool if uses_pool else None,
         )
-
-    @classmethod
-    def pretrained(cls, *, mixing="hard"):
-        """The correction shipped with skgate, fitted and frozen, for any experts.
-
-        Returns a :class:`sklearn.frozen.FrozenEstimator`: a mixture uses it as
-        it is, with no data and no labels, whatever its experts; ``clone``,
-        ``fit`` and ``GridSearchCV`` leave it unchanged.
-
-        Parameters
-        ----------
-        mixing : {"hard", "soft"}, default="hard"
-
-        Returns
-        -------
-        gate : FrozenEstimator wrapping a fitted UniversalGate
-
-        Examples
-        --------
-        >>> from skgate.gates import UniversalGate
-        >>> gate = UniversalGate.pretrained()
-        >>> gate.calibration_
-        'none'
-        """
-        gate = cls(correction="pretrained", calibration="none", pool="ignore", mixing=mixing)
-        gate._validate_params()
-        gate._set_correction(gate._initial_correction())
-        gate._set_pool(None)
-        gate._set_calibration("none", None)
-        return FrozenEstimator(gate)
-
-    # -- fitting -----------------------------------------------------------------------
-    def _statistics(self):
-        if isinstance(self.features, str):
-            return FEATURE_SETS[self.features]
-        unknown = sorted(set(self.features) - set(UNIVERSAL_STATISTICS))
-        if unknown or not self.features:
-            raise ValueError(
-                f"features has unknown statistics {unknown}; expected a non-empty list of "
-                f"{sorted(UNIVERSAL_STATISTICS)}, or one of {sorted(FEATURE_SETS)}."
-            )
-        return tuple(self.features)
-
-    def _initial_correction(self):
-        """The correction before fitting: loaded, or None (zero)."""
-        if self.correction is None or self.correction in ("linear", "mlp"):
-            return None
-        path = _pretrained_path() if self.correction == "pretrained" else self.correction
-        return load_correction(path)
-
-    def _set_correction(self, correction):
-        self.correction_ = correction
-        self.statistics_ = () if correction is None else tuple(correction["statistics"])
-        self._shared = None
-        if correction is not None:
-            check_correction(correction)  # a file's hidden_units must match its weights
-            with torch_seeded(0):  # its weights are replaced: the user's generator is not moved
-                net = _correction_net(correction["kind"], len(self.statistics_),
-                                      max(correction["hidden_units"], 1)).double()
-            net.load_state_dict({k: torch.as_tensor(v) for k, v in correction["state"].items()})
-            self._shared = net.requires_grad_(False)
-
-    def _set_calibration(self, level, module, n_experts=None):
-        self.calibration_ = level
-        self._calibrator = module
-        if level != "none" or self.pool_used_:
-            self.n_experts_ = n_experts
-        elif hasattr(self, "n_experts_"):
-            del self.n_experts_
-
-    def _uses_pool(self):
-        """Whether fit learns from unlabelled samples: the pool is one of the calibrations
-        ``"auto"`` chooses among (a fixed level is fitted on the labels alone)."""
-        return self.pool != "ignore" and self.calibration == "auto"
-
-    def _set_pool(self, module, report=None):
-        self.pool_used_ = module is not None
-        self.pool_report_ = report or {}
-        self._pool_calibrator = module
 
     def _fit(self, outputs, y):
         for fitted in ("calibration_", "_cal_stats", "pool_used_"):  # a refit starts afresh
@@ -504,12 +397,6 @@ class UniversalGate(BaseGate):
         module = None if level == "none" else self._fit_calibration(level, inputs, owners)
         self._set_calibration(level, module, outputs.n_experts)
         return self
-
-    def _pool_level(self, inputs):
-        """The pool's calibration: ``pool_calibration``, or ``"network"`` in place of
-        ``"activations"`` when the activations are not read."""
-        level = self.pool_calibration
-        return "network" if level == "activations" and inputs["acts"] is None else level
 
     def _fit_pool(self, inputs, labelled, owners):
         """Calibrate on the pool's pseudo-labels, then let the labels (if any) refute it.
@@ -631,244 +518,8 @@ class UniversalGate(BaseGate):
             self.pool_report_["semi_supervised"] = True
             self._set_pool(fit(np.arange(len(owners))), self.pool_report_)
 
-    def pretrain(self, problems):
-        """Fit the shared correction on several problems at once, with no calibration.
-
-        Each problem has its own experts (any number, any classes); the
-        correction learns from all of them, so it depends on no expert and the
-        gate works with any experts afterwards (``calibration_ == "none"``).
-
-        Parameters
-        ----------
-        problems : list of (ExpertOutputs, array-like) pairs
-            The experts' outputs on a problem's labelled data, and the labels.
-
-        Returns
-        -------
-        self : UniversalGate
-        """
-        self._validate_params()
-        if self.correction not in ("linear", "mlp"):
-            raise ValueError(
-                f"pretrain learns a correction: set correction='linear' or 'mlp', not "
-                f"{self.correction!r}."
-            )
-        data = []
-        for outputs, y in problems:
-            outputs = self._check_outputs(outputs, reset=False)
-            data.append((outputs.logits, outputs.expert_set.owners(np.asarray(y))))
-        self._set_correction(None)
-        self._fit_shared(data)
-        self.cv_scores_ = {}
-        self._set_pool(None)
-        self._set_calibration("none", None)
-        return self
-
-    def _seed(self):
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _fit_shared(self, problems):
-        """Learn the shared correction on [(logits, owners), ...], the loss averaged."""
-        self._set_correction(fit_correction(
-            problems, self._statistics(), kind=self.correction, hidden_units=self.hidden_units,
-            alpha=self.alpha, max_iter=self.max_iter, seed=self._seed()))
-
-    # -- scores ------------------------------------------------------------------------
-    def universal_scores(self, outputs):
-        """The shared scores ``energy + correction``, shape ``(n_samples, n_experts)``.
-
-        These depend on no fitted expert: the same for any set of experts.
-        """
-        check_is_fitted(self)
-        return self._universal_scores(outputs.logits)
-
-    def _universal_scores(self, logits):
-        energy = universal_features(logits, ("energy",))[..., 0]
-        if self._shared is None:
-            return energy
-        c = self.correction_
-        f = (universal_features(logits, self.statistics_) - c["feature_mean"]) / c[
-            "feature_scale"]
-        with torch.no_grad():
-            return energy + self._shared(torch.as_tensor(f))[..., 0].numpy()
-
-    def _calibration_inputs(self, outputs, *, fit=False):
-        """Tensors of the calibration: scores, statistics, logits and (when read)
-        activations, standardised with the fit data's statistics (kept for prediction)."""
-        logits = outputs.logits
-        scores = self._universal_scores(logits)
-        f = universal_features(logits, FEATURE_SETS["default"])
-        acts = outputs.layer(self.layer) if self._reads_activations(outputs) else None
-        if not fit and acts is None and self._wants_activations() and self.layer is not None:
-            raise ValueError(
-                f"This UniversalGate's calibration reads the experts' {self.layer!r} "
-                "activations, which these outputs lack: compute them with "
-                "ExpertSet.outputs(X, layers=gate.expert_layers()), as a mixture does.")
-        if fit:
-            self._cal_stats = calibration_stats(scores, f, logits, acts)
-        return calibration_tensors(self._cal_stats, scores, f, logits, acts)
-
-    def _reads_activations(self, outputs):
-        """Whether the activations levels can be used: asked for, and in the outputs."""
-        if self.layer is None or not self._wants_activations():
-            return False
-        return bool(outputs.activations) and all(self.layer in a for a in outputs.activations)
-
-    def _fit_calibration(self, level, inputs, owners, rows=None, weight=None):
-        """Fit calibration ``level`` on the ``rows`` of ``inputs`` and ``owners`` (all by
-        default), each row's loss weighted by ``weight`` (1 by default)."""
-        if rows is not None:
-            inputs, owners = _rows(inputs, rows), owners[rows]
-        with torch_seeded(self._seed()):
-            module = _Calibration(level, inputs, self.hidden_units)
-        target = torch.as_tensor(owners)
-        weight = torch.ones(len(target), dtype=torch.float64) if weight is None else \
-            torch.as_tensor(weight, dtype=torch.float64)
-
-        def loss():  # summed, not averaged: the fewer the labels, the closer to identity
-            return (_routing_loss(module(inputs), target, weight)
-                    + self.calibration_alpha * _penalty(module))
-
-        return _minimise(module, loss, self.max_iter).requires_grad_(False)
-
-    def _choose_calibration(self, inputs, owners, pool_right=None):
-        """The calibration level for these labels; ``"pool"`` keeps the pool's calibration
-        (``pool_right``: whether it routes each labelled sample right, or None)."""
-        self.cv_scores_ = {}
-        if self.calibration != "auto":
-            return self.calibration
-        counts = owners.sum(axis=0)
-        levels = [lv for lv in CALIBRATIONS if counts.min() >= MIN_SAMPLES[lv]
-                  and (lv not in READS_ACTIVATIONS or inputs["acts"] is not None)]
-        seed = self._seed()  # one seed: every level is validated on the same folds
-
-        def route(level):
-            def fit_and_route(train, test):
-                if level == "none":
-                    return inputs["scores"].numpy()[test].argmax(axis=1)
-                module = self._fit_calibration(level, inputs, owners, rows=train)
-                with torch.no_grad():
-                    return module(_rows(inputs, test)).numpy().argmax(axis=1)
-
-            return fit_and_route
-
-        hits = {}  # per labelled sample: how often it was routed right when held out
-        for level in levels:
-            hits[level] = held_out_hits(owners, route(level), cv=self.cv,
-                                        repeats=self.cv_repeats, seed=seed)
-            if hits[level] is None:  # too few labels to validate
-                if pool_right is not None:
-                    return "pool"
-                return self._shift_if_it_helps(inputs, owners) if "shift" in levels else "none"
-            self.cv_scores_[level] = float(hits[level].mean() / self.cv_repeats)
-        # each level, from the simplest, replaces the one chosen so far only if more
-        # labelled samples are routed better by it than worse, by more than one standard
-        # deviation of a sign test (and by more than one sample past the shift): CV on a
-        # few labels is noisy, and one near miss that a calibration happens to fix is
-        # no evidence that it will route better
-        chosen = "none"
-        if pool_right is not None:  # label-free, so every labelled sample is held out
-            chosen, hits["pool"] = "pool", pool_right * self.cv_repeats
-            self.cv_scores_["pool"] = float(pool_right.mean())
-        for level in levels[1:]:
-            # the shift (one number per expert) at one standard deviation; the richer
-            # levels at two while there are few labels: on an unseen hard pair an affine
-            # calibration chosen on 3-to-0 held-out samples routed 0.014 below energy
-            shift = level == "shift"
-            sigmas = 2.0 if not shift and counts.min() < FEW_LABELS else 1.0
-            if clearly_better(hits[level], hits[chosen], sigmas=sigmas,
-                              floor=0 if shift else 1):
-                chosen = level
-        return chosen
-
-    def _shift_if_it_helps(self, inputs, owners):
-        """With one label per expert, no validation: shift only if it routes more of the
-        labelled samples right than no calibration does (energy may be right already)."""
-        module = self._fit_calibration("shift", inputs, owners)
-        rows = np.arange(len(owners))
-        with torch.no_grad():
-            shifted = owners[rows, module(inputs).numpy().argmax(axis=1)].sum()
-        plain = owners[rows, inputs["scores"].numpy().argmax(axis=1)].sum()
-        return "shift" if shifted > plain else "none"
-
-    def scores(self, outputs):
-        """The final scores of each expert (calibrated, if it is), ``(n_samples, n_experts)``."""
-        check_is_fitted(self)
-        outputs = self._check_outputs(outputs, reset=False)
-        pool = getattr(self, "_pool_calibrator", None)  # None in gates saved before pools
-        if self._calibrator is None and pool is None:
-            return self._universal_scores(outputs.logits)
-        with torch.no_grad():
-            inputs = self._calibration_inputs(outputs)
-            if pool is not None:
-                inputs = {**inputs, "scores": pool(inputs)}
-            # in units of the fit data's spread: the scale the calibrations were fitted at
-            return (inputs["scores"] if self._calibrator is None
-                    else self._calibrator(inputs)).numpy()
-
     def _route_proba(self, outputs):
         s = self.scores(outputs)
         if self.mixing == "soft":
             return softmax(s, axis=1)
         return one_hot(s.argmax(axis=1), outputs.n_experts)
-
-    def _check_outputs(self, outputs, *, reset):
-        outputs = super()._check_outputs(outputs, reset=reset)
-        bound = getattr(self, "calibration_", "none") != "none" or getattr(
-            self, "pool_used_", False)
-        if not reset and bound and outputs.n_experts != self.n_experts_:
-            raise ValueError(
-                f"This UniversalGate was calibrated on {self.n_experts_} experts "
-                f"(calibration_={self.calibration_!r}, pool_used_={self.pool_used_}) and is "
-                f"bound to them; got the outputs "
-                f"of {outputs.n_experts}. Only a gate with calibration='none' works with "
-                "any experts."
-            )
-        if not reset and bound and getattr(self, "_cal_stats", None) is not None:
-            self._check_widths(outputs)
-        return outputs
-
-    def _check_widths(self, outputs):
-        """The calibration reads each expert's logits (and activations) column by column:
-        other experts of the same number are not the ones it was fitted on."""
-        widths = {"logits": [np.shape(z)[1] for z in outputs.logits]}
-        if self._cal_stats.get("acts") is not None and self._reads_activations(outputs):
-            widths[f"{self.layer!r} activations"] = [
-                np.shape(a)[1] for a in outputs.layer(self.layer)]
-        fitted = {"logits": [len(m) for m, _ in self._cal_stats["logits"]]}
-        if self._cal_stats.get("acts") is not None:
-            fitted[f"{self.layer!r} activations"] = [len(m) for m, _ in self._cal_stats["acts"]]
-        for what, got in widths.items():
-            if what in fitted and got != fitted[what]:
-                raise ValueError(
-                    f"This UniversalGate's calibration was fitted on experts whose {what} have "
-                    f"{fitted[what]} columns; these experts' have {got}. A calibration binds "
-                    "the gate to the experts it was fitted on: refit it on these experts, or "
-                    "use calibration='none' (or pool='ignore' with no labels) for a gate that "
-                    "works with any experts.")
-
-    # -- persistence -------------------------------------------------------------------
-    def save_correction(self, path, *, provenance=None):
-        """Write the shared correction to ``path`` as JSON (loadable with no pickle).
-
-        Parameters
-        ----------
-        path : str or path-like
-        provenance : dict or None
-            Free-form JSON-serialisable record of how it was fitted.
-        """
-        check_is_fitted(self)
-        c = self.correction_
-        if c is None:
-            raise ValueError("This gate has no correction to save (it is plain energy).")
-        write_correction(path, c, provenance)
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_shared", None)  # rebuilt from correction_ (plain arrays)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)  # BaseGate: modules pickled with a device mapping
-        if "correction_" in self.__dict__:
-            self._set_correction(self.correction_)

@@ -113,7 +113,7 @@ def universal_features(logits, statistics):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgate.gates import universal_features
+    >>> from skgate.gates._universal_features import universal_features
     >>> z = [np.array([[2.0, 0.0]]), np.array([[0.0, 0.0, 0.0]])]
     >>> universal_features(z, ["max_logit", "log_n_classes"]).round(3)
     array([[[2.   , 0.693],

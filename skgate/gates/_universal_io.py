@@ -5,6 +5,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from .._persistence._allowlist import (
     _JSON_SHARE,
@@ -49,7 +51,8 @@ def load_correction(path):
 
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from skgate.gates import UniversalGate, load_correction
+    >>> from skgate.gates import UniversalGate
+    >>> from skgate.gates._universal_io import load_correction
     >>> gate = UniversalGate.pretrained().estimator  # the fitted gate inside FrozenEstimator
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "correction.json"
@@ -171,7 +174,9 @@ def check_correction(correction):
                                      where)
 
 
-def _pretrained_path():
+def pretrained_path():
+    """Where the correction shipped with skgate is (``UniversalGate.pretrained()`` reads it);
+    a resource of the installed package, read-only for the benchmarks."""
     return resources.files("skgate.gates").joinpath("_data", PRETRAINED)
 
 
@@ -187,3 +192,70 @@ def write_correction(path, correction, provenance=None):
         "provenance": provenance if provenance is not None else c.get("provenance", {}),
     }
     Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+class CorrectionIOMixin:
+    """``UniversalGate``'s correction read from and written to files: the shipped one
+    (:meth:`pretrained`), a saved one, and the gate's own state for pickling."""
+
+    @classmethod
+    def pretrained(cls, *, mixing="hard"):
+        """The correction shipped with skgate, fitted and frozen, for any experts.
+
+        Returns a :class:`sklearn.frozen.FrozenEstimator`: a mixture uses it as
+        it is, with no data and no labels, whatever its experts; ``clone``,
+        ``fit`` and ``GridSearchCV`` leave it unchanged.
+
+        Parameters
+        ----------
+        mixing : {"hard", "soft"}, default="hard"
+
+        Returns
+        -------
+        gate : FrozenEstimator wrapping a fitted UniversalGate
+
+        Examples
+        --------
+        >>> from skgate.gates import UniversalGate
+        >>> gate = UniversalGate.pretrained()
+        >>> gate.calibration_
+        'none'
+        """
+        gate = cls(correction="pretrained", calibration="none", pool="ignore", mixing=mixing)
+        gate._validate_params()
+        gate._set_correction(gate._initial_correction())
+        gate._set_pool(None)
+        gate._set_calibration("none", None)
+        return FrozenEstimator(gate)
+
+    def _initial_correction(self):
+        """The correction before fitting: loaded, or None (zero)."""
+        if self.correction is None or self.correction in ("linear", "mlp"):
+            return None
+        path = pretrained_path() if self.correction == "pretrained" else self.correction
+        return load_correction(path)
+
+    def save_correction(self, path, *, provenance=None):
+        """Write the shared correction to ``path`` as JSON (loadable with no pickle).
+
+        Parameters
+        ----------
+        path : str or path-like
+        provenance : dict or None
+            Free-form JSON-serialisable record of how it was fitted.
+        """
+        check_is_fitted(self)
+        c = self.correction_
+        if c is None:
+            raise ValueError("This gate has no correction to save (it is plain energy).")
+        write_correction(path, c, provenance)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_shared", None)  # rebuilt from correction_ (plain arrays)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "correction_" in state:
+            self._set_correction(state["correction_"])

@@ -10,7 +10,7 @@ import time
 import numpy as np
 from sklearn.base import clone
 
-from ..gates._base import get_gate_tags
+from ..gates import get_gate_tags
 from ..metrics import oracle_proba, routing_accuracy_score
 
 

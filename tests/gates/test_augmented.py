@@ -12,8 +12,14 @@ from torchvision.transforms.v2 import functional as F
 
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
-from skgate.gates import AUGMENTATION_SETS, AUGMENTATIONS, AugmentedGate, NaiveConcatGate
-from skgate.gates._augmentations import _crop_boxes, _random_resized_crop, resolve_augmentations
+from skgate.gates import AugmentedGate, NaiveConcatGate
+from skgate.gates._augmentations import (
+    AUGMENTATION_SETS,
+    AUGMENTATIONS,
+    _crop_boxes,
+    _random_resized_crop,
+    resolve_augmentations,
+)
 from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import frozen_linear
 
@@ -455,3 +461,12 @@ def test_bench_runs_and_reports_on_a_toy_problem(monkeypatch):
     bench.report_augmented([result], print_fn=lines.append)
     text = "\n".join(lines)
     assert "| flips" in text and "0.7898" in text and "none (NaiveConcatGate)" in text
+
+
+def test_the_docstring_names_every_augmentation_set():
+    # the sets are not exported: AugmentedGate's docstring lists them
+    from skgate.gates._augmentations import AUGMENTATION_SETS, AUGMENTATIONS
+
+    doc = AugmentedGate.__doc__
+    for name in [*AUGMENTATION_SETS, *AUGMENTATIONS]:
+        assert f'``"{name}"``' in doc, name

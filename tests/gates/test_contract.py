@@ -12,11 +12,13 @@ from skgate import MixtureOfExperts
 from skgate.gates import (
     AugmentedGate,
     BaseGate,
+    GateFit,
     GateTags,
     NaiveConcatGate,
     PANGate,
     SoftMoE,
     UniversalGate,
+    get_gate_fit,
     get_gate_tags,
 )
 from skgate.utils._testing import slice_expert
@@ -134,3 +136,75 @@ def test_cuda_without_a_gpu_is_named():
         pytest.skip("a GPU is present")
     with pytest.raises(ValueError, match="PANGate's device='cuda' needs CUDA"):
         MixtureOfExperts(_experts(), gate=PANGate(features="logits", device="cuda")).fit(X, Y)
+
+
+class _LayersOnTheTags(NaiveConcatGate):
+    """Declares its layers on the tags instead of with expert_layers(): refused."""
+
+    def gate_tags(self):
+        return replace(super().gate_tags(), expert_layers=("penultimate",))
+
+
+def test_layers_are_declared_one_way_only():
+    with pytest.raises(ValueError, match="declare the layers by overriding expert_layers"):
+        get_gate_tags(_LayersOnTheTags())
+    with pytest.raises(ValueError, match="declare the layers"):
+        MixtureOfExperts(_experts(), gate=_LayersOnTheTags()).fit(X)
+
+
+class _OwnLabels(BaseGate):
+    """A gate with its own label space, kept under another name than classes_: the mixture
+    takes it from the GateFit, not from an attribute."""
+
+    def gate_tags(self):
+        return replace(super().gate_tags(), requires_labels=True, defines_label_space=True)
+
+    def _fit(self, outputs, y):
+        self.labels_ = np.unique(y)
+        self.model_ = LogisticRegression().fit(np.hstack(outputs.logits), y)
+
+    def gate_fit(self):
+        return GateFit(n_experts=self.n_experts_, classes=self.labels_)
+
+    def _route_proba(self, outputs):
+        return np.full((outputs.n_samples, outputs.n_experts), 1 / outputs.n_experts)
+
+    def predict_proba(self, outputs):
+        return self.model_.predict_proba(np.hstack(outputs.logits))
+
+
+def test_the_mixture_takes_what_a_fitted_gate_hands_back_from_its_gate_fit():
+    parity = np.where(Y % 2 == 0, "even", "odd")
+    moe = MixtureOfExperts(_experts(), gate=_OwnLabels()).fit(X, parity)
+    assert list(moe.classes_) == ["even", "odd"]
+    assert set(moe.predict(X)) <= {"even", "odd"}
+    fit = get_gate_fit(moe.gate_)
+    assert fit.n_experts == 2 and fit.expert_modules is None
+
+
+def test_get_gate_fit_checks_what_the_tags_promise():
+    class NoClasses(_OwnLabels):
+        def gate_fit(self):
+            return GateFit(n_experts=self.n_experts_)
+
+    with pytest.raises(ValueError, match="defines its own label space but its GateFit"):
+        MixtureOfExperts(_experts(), gate=NoClasses()).fit(X, Y)
+    gate = MixtureOfExperts(_experts(), gate=NaiveConcatGate()).fit(X).gate_
+    with pytest.raises(ValueError, match="NaiveConcatGate was fitted on 2 experts"):
+        get_gate_fit(gate, n_experts=3)
+    soft = MixtureOfExperts(_experts(), gate=UniversalGate()).fit(X).gate_
+    assert get_gate_fit(soft, n_experts=3).n_experts is None  # any experts
+
+
+def test_the_mixture_reads_no_gate_attribute_outside_the_contract():
+    # _moe.py calls the gate's fit, route_proba and predict_proba (through getattr with the
+    # method's name) and reads the rest through get_gate_tags and get_gate_fit
+    import re
+    from pathlib import Path
+
+    import skgate._moe
+
+    source = Path(skgate._moe.__file__).read_text()
+    read = set(re.findall(r"\bgate_\.(\w+)", source))
+    assert read <= {"fit", "route_proba"}, read
+    assert not re.search(r"\bgate_\.estimator\b|getattr\(self\.gate_, \"", source)

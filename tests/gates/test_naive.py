@@ -9,7 +9,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from skgate.experts import ExpertSet
-from skgate.gates import STATISTICS, NaiveConcatGate, expert_scores
+from skgate.gates import NaiveConcatGate
+from skgate.gates._naive import STATISTICS, expert_scores
 from skgate.utils._param_validation import InvalidParameterError
 from skgate.utils._testing import slice_expert
 

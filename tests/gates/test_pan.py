@@ -8,7 +8,8 @@ from sklearn.model_selection import GridSearchCV
 from skgate import MixtureOfExperts
 from skgate.exceptions import SkgateWarning
 from skgate.experts import ExpertSet
-from skgate.gates import NaiveConcatGate, PANGate, logit_stats
+from skgate.gates import NaiveConcatGate, PANGate
+from skgate.gates._pan import logit_stats
 from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
 
 

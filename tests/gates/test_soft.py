@@ -11,8 +11,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import check_is_fitted
 
 from skgate import Expert, MixtureOfExperts
+from skgate.callbacks import EpochTestScoring
 from skgate.experts import ExpertSet
-from skgate.gates import EpochTestScoring, SoftMoE
+from skgate.gates import SoftMoE
 from skgate.metrics import routing_accuracy_score
 from skgate.models import MLP
 from skgate.utils._param_validation import InvalidParameterError
@@ -329,7 +330,7 @@ def test_logits_combine_with_the_fixed_gate_is_the_owner_head():
 
 def test_logits_combine_by_hand_on_a_tiny_module():
     # a fixed gate (0.25, 0.75) and two heads of given logits: log_softmax(0.25 z0 + 0.75 z1)
-    from skgate.gates import SoftMixtureModule
+    from skgate.gates._soft_modules import SoftMixtureModule
 
     class Constant(torch.nn.Module):
         def forward(self, x):
