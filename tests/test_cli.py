@@ -50,7 +50,7 @@ def test_bench_help_lists_every_bench():
     listed = re.findall(r"^    (\w+)", out, re.M)
     assert listed == list(BENCHES)
     assert set(BENCHES) == {"data", "naive", "augmented", "pan", "timing", "soft", "fusion",
-                            "universal", "perf"}
+                            "universal", "zoo", "perf"}
     assert "args" not in listed
 
 
@@ -63,6 +63,7 @@ def test_bench_help_lists_every_bench():
     ("fusion", ["--representations", "--rows"]),
     ("universal", ["--train-pretrained", "--pool", "--heldout", "--merge", "--floor",
                    "--draws"]),
+    ("zoo", ["--sizes", "--rows", "--merge", "--figure", "--cache-dir"]),
     ("perf", ["--sizes", "--device", "--smoke"]),
 ])
 def test_each_bench_lists_its_options(bench, options, capsys):

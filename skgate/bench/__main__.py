@@ -282,12 +282,16 @@ def _zoo(ns):
     from ._zoo import merge_zoo_runs, report_zoo, run_zoo
 
     if ns.merge:
-        report_zoo(merge_zoo_runs(ns.merge))
-        return 0
-    results = run_zoo(ns.sizes, ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
-                      rows=ns.rows, print_fn=lambda m: print(m, file=sys.stderr, flush=True))
+        results = merge_zoo_runs(ns.merge)
+    else:
+        results = run_zoo(ns.sizes, ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                          rows=ns.rows, print_fn=lambda m: print(m, file=sys.stderr, flush=True))
+        _dump(results, ns.out)
     report_zoo(results)
-    _dump(results, ns.out)
+    if ns.figure:
+        from ._zoo import plot_zoo
+
+        plot_zoo(results, ns.figure)
     return 0
 
 

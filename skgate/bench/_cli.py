@@ -201,6 +201,9 @@ def add_bench_commands(parser):
                    help="report the runs saved with --out (one per seed, say) as one; a "
                    "later file's rows replace an earlier one's for the same n, seed and row; "
                    "needs no data")
+    p.add_argument("--figure", default=None, metavar="PNG",
+                   help="save the routing of every row against the number of experts "
+                   "(skgate.inspection.ExpertScalingDisplay)")
 
     p = add("perf")
     _problems(p)

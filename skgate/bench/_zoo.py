@@ -183,3 +183,21 @@ def report_zoo(results, print_fn=print):
              for gate in names if gate != "oracle"]
     print_fn(format_table(table, ["gate"] + [str(n) for n in sizes],
                           headers=["gate"] + [f"n = {n}" for n in sizes]))
+
+
+def plot_zoo(results, path):
+    """Save the routing of every row (not the oracle) against the number of experts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..inspection import ExpertScalingDisplay
+
+    rows = [r for r in results["zoo"] if r["gate"] != "oracle"]
+    _, ax = plt.subplots(figsize=(7, 4.5))
+    disp = ExpertScalingDisplay.from_results(rows, ax=ax)
+    disp.ax_.legend(fontsize="small")
+    disp.figure_.tight_layout()
+    disp.figure_.savefig(path, dpi=100)
+    plt.close(disp.figure_)

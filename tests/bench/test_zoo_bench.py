@@ -81,6 +81,14 @@ def test_the_report_by_hand():
     assert "| energy          | 0.9100 | 0.5100 |" in last and "oracle" not in last
 
 
+def test_the_figure_is_saved(tmp_path):
+    pytest.importorskip("matplotlib")
+    from skgate.bench._zoo import plot_zoo
+
+    plot_zoo({"zoo": _runs(), "seeds": [0, 1]}, tmp_path / "zoo.png")
+    assert (tmp_path / "zoo.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_merge_lets_a_later_run_replace_rows(tmp_path):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     first.write_text(json.dumps({"zoo": _runs(), "seeds": [0, 1]}))

@@ -16,6 +16,7 @@ from skgate import MixtureOfExperts  # noqa: E402
 from skgate.inspection import (  # noqa: E402
     ActivationRateDisplay,
     AgreementDisplay,
+    ExpertScalingDisplay,
     TrainingCurveDisplay,
 )
 from skgate.utils._testing import slice_expert  # noqa: E402
@@ -242,3 +243,31 @@ def test_plot_without_matplotlib(monkeypatch):
         AgreementDisplay.from_predictions(Y_TRUE, PREDICTIONS)
     with pytest.raises(ImportError, match=r"TrainingCurveDisplay.from_histories requires"):
         TrainingCurveDisplay.from_histories({"m": [{"train_acc": 1.0, "valid_acc": 1.0}]})
+
+
+def test_expert_scaling_display_by_hand():
+    rows = [{"n": n, "seed": s, "gate": g, "routing": v, "cost": 0.1 * n}
+            for g, n, s, v in [("energy", 2, 0, 0.9), ("energy", 2, 1, 0.7),
+                               ("energy", 10, 0, 0.3), ("probe", 10, 0, 0.6)]]
+    disp = ExpertScalingDisplay.from_results(rows)
+    np.testing.assert_array_equal(disp.n_experts, [2, 10])
+    np.testing.assert_allclose(disp.values["energy"], [0.8, 0.3])
+    np.testing.assert_allclose(disp.errors["energy"], [0.1, 0.0])  # std over the two seeds
+    assert np.isnan(disp.values["probe"][0])  # not measured at n = 2
+    assert disp.ax_.get_xscale() == "log" and disp.ax_.get_ylabel() == "routing"
+    assert [t.get_text() for t in disp.ax_.get_xticklabels()] == ["2", "10"]
+    plt.close(disp.figure_)
+    cost = ExpertScalingDisplay.from_results(rows, metric="cost", gates=["probe"], logx=False)
+    assert list(cost.lines_) == ["probe"] and cost.ax_.get_xscale() == "linear"
+    plt.close(cost.figure_)
+
+
+def test_expert_scaling_display_checks():
+    with pytest.raises(ValueError, match="needs the keys 'n', 'gate' and 'routing'"):
+        ExpertScalingDisplay.from_results([{"n": 2, "gate": "energy"}])
+    with pytest.raises(ValueError, match=r"gates \['pan'\] are not in results"):
+        ExpertScalingDisplay.from_results([{"n": 2, "gate": "energy", "routing": 1.0}],
+                                          gates=["pan"])
+    with pytest.raises(ValueError, match="one value per number of experts"):
+        ExpertScalingDisplay([2, 10], {"energy": [0.5]}).plot()
+    plt.close("all")
