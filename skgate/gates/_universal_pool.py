@@ -55,10 +55,7 @@ def confident_half(scores):
 
     Examples
     --------
-    >>> import warnings
-
-import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+    >>> import numpy as np
     >>> chosen, confident, counts = confident_half(np.array(
     ...     [[3.0, 0.0], [1.0, 0.5], [0.0, 2.0], [0.0, 0.1]]))
     >>> chosen.tolist(), confident.tolist(), counts.tolist()
