@@ -11,7 +11,7 @@ from joblib import effective_n_jobs
 from scipy.special import softmax
 
 from ..utils._labels import encode_labels
-from ._expert import LaterBatchError, shareable_batch
+from ._expert_batches import LaterBatchError, shareable_batch
 
 
 def _label_kind(classes):
