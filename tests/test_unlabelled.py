@@ -210,7 +210,7 @@ def test_labels_refute_a_pool_calibration_that_routes_them_worse(monkeypatch):
     y_pool = np.full(len(y), -1)
     y_pool[:60] = y[:60]
     # sabotage: the pool's pseudo-labels are the opposite expert
-    import skgate.gates._universal as universal
+    import skgate.gates._universal_pool_fit as universal  # the pool's fit
 
     real = universal.one_hot
     monkeypatch.setattr(universal, "one_hot", lambda index, n: real(1 - index, n))
@@ -367,7 +367,7 @@ def test_a_second_view_on_the_activations_refines_the_pool(monkeypatch):
     energy = UniversalGate(None, pool="ignore").fit(outputs).route_proba(outputs)
     gate = UniversalGate(random_state=0).fit(outputs, pool)
     assert gate.pool_report_["second_view"]["used"]
-    import skgate.gates._universal as universal
+    import skgate.gates._universal_pool_fit as universal  # the pool's fit
 
     monkeypatch.setattr(universal, "second_view", lambda *args: (None, {"used": False}))
     first = UniversalGate(random_state=0).fit(outputs, pool)
@@ -381,7 +381,7 @@ def test_labels_refute_a_second_view_that_routes_them_worse(monkeypatch):
     owner = outputs.expert_set.owners(y).argmax(axis=1)
     y_pool = np.full(len(y), -1)
     y_pool[:80] = y[:80]
-    import skgate.gates._universal as universal
+    import skgate.gates._universal_pool_fit as universal  # the pool's fit
 
     def sabotaged(acts, scores, seed):  # "agrees" where the teacher is wrong, mostly
         agree = (scores.argmax(axis=1) != owner) | (np.arange(len(owner)) % 10 == 0)

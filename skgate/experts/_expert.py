@@ -1,8 +1,6 @@
 """Expert: a skorch classifier that knows its labels, its input format and its layers."""
 
-import threading
 from collections.abc import Mapping
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -10,9 +8,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import Dataset, ValidSplit
+from skorch.dataset import ValidSplit
 from skorch.utils import is_dataset, to_device, to_tensor
-from torch.utils.data import DataLoader
 
 from ..utils._device import (
     PortableNet,
@@ -23,21 +20,8 @@ from ..utils._device import (
 )
 from ..utils._labels import encode_labels
 from ..utils._seeding import RNGSafeIterators, torch_seed, torch_seeded
-
-PENULTIMATE = "penultimate"
-
-
-class LaterBatchError(RuntimeError):
-    """A module failed on a batch after the earlier batches of the same pass went through."""
-
-
-def shareable_batch(chunk, writable=True):
-    """``chunk`` as a float32 array that ``torch.from_numpy`` can share: copied when it has
-    another dtype, is read-only (``writable`` False) or runs backwards (negative strides,
-    which torch does not support: ``X[::-1]``)."""
-    if chunk.dtype != np.float32 or not writable or min(chunk.strides, default=0) < 0:
-        return np.array(chunk, dtype=np.float32)
-    return chunk
+from ._expert_batches import _ArrayInferenceMixin, _as_float32
+from ._expert_hooks import PENULTIMATE, _HooksMixin, _last_linear
 
 
 def _encoded_accuracy(net, X, y):
@@ -45,24 +29,8 @@ def _encoded_accuracy(net, X, y):
     return float(np.mean(net.predict_proba(X).argmax(axis=1) == np.asarray(y)))
 
 
-def _as_float32(out):
-    """Floating tensors of a module's output (a tensor or a tuple of them) as float32."""
-    if isinstance(out, tuple):
-        return tuple(_as_float32(part) for part in out)
-    if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != torch.float32:
-        return out.to(torch.float32)
-    return out
-
-
-def _last_linear(module):
-    last = None
-    for sub in module.modules():
-        if isinstance(sub, torch.nn.Linear):
-            last = sub
-    return last
-
-
-class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
+class Expert(_HooksMixin, _ArrayInferenceMixin, PortableNet, RNGSafeIterators,
+             NeuralNetClassifier):
     """A skorch classifier that can serve as an expert in a :class:`MixtureOfExperts`.
 
     On top of :class:`skorch.NeuralNetClassifier` an expert knows
@@ -432,37 +400,6 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
         return self.module_(x, **fit_params)
 
     # -- inference ----------------------------------------------------------------------
-    def _batches(self, X, batch_size=None, rows=None):
-        """Yield float32 CPU tensors of consecutive batches of an array, without copies
-        (of the expert's inference batch size, unless ``batch_size`` is given); with
-        ``rows``, of ``X[rows]``, gathered one batch at a time."""
-        X = np.asarray(X)
-        n_samples = len(X) if rows is None else len(rows)
-        batch_size = batch_size or self._inference_batch_size() or max(n_samples, 1)
-        writable = X.flags.writeable
-        for start in range(0, n_samples, batch_size):
-            if rows is None:
-                chunk = shareable_batch(X[start : start + batch_size], writable)
-            else:  # fancy indexing copies: the batch is the expert's own
-                chunk = np.asarray(X[rows[start : start + batch_size]], dtype=np.float32)
-            yield torch.from_numpy(chunk)
-
-    def _inference_batch_size(self):
-        params = self.get_params_for("iterator_valid")
-        size = params.get("batch_size", self.batch_size)
-        return None if size == -1 else size
-
-    def _default_loading(self):
-        """Whether skorch's Dataset and DataLoader would only cut an array into batches:
-        the default dataset and prediction iterator, with no parameter but the batch size."""
-        return (self.dataset is Dataset and not self.get_params_for("dataset")
-                and self.iterator_valid is DataLoader
-                and set(self.get_params_for("iterator_valid")) <= {"batch_size"})
-
-    def _reads_arrays(self, X):
-        """Whether inference over ``X`` only cuts an array into batches (the fast path)."""
-        return isinstance(X, np.ndarray) and self._default_loading()
-
     def forward_iter(self, X, training=False, device="cpu"):
         # Arrays are sliced into batches directly: skorch's Dataset + DataLoader path
         # collates sample by sample, which costs more than a LeNet forward pass. Only while
@@ -478,56 +415,6 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
             outputs = (to_device(out, device) for out in self._array_forward_iter(X))
         for out in outputs:
             yield _as_float32(out)  # a half-precision module's logits: NumPy has no bfloat16
-
-    def _start_inference(self):
-        self.check_is_fitted()
-        self._set_training(False)
-
-    def _array_forward_iter(self, X, batch_size=None, rows=None):
-        """The module's outputs over consecutive batches of the array ``X`` (or of
-        ``X[rows]``; fast path, call ``_start_inference`` first).
-
-        A module that fails after earlier batches went through raises ``LaterBatchError``:
-        the input's format is not what went wrong."""
-        for index, batch in enumerate(self._batches(X, batch_size, rows)):
-            try:
-                with torch.inference_mode():
-                    out = self.infer(batch)
-            except (RuntimeError, ValueError) as exc:
-                if index == 0 or isinstance(exc, torch.OutOfMemoryError):
-                    raise
-                raise LaterBatchError(
-                    f"batch {index + 1} (of {len(batch)} samples, after {index} that went "
-                    f"through), which raised {type(exc).__name__}: {str(exc).rstrip('.')}"
-                ) from exc
-            yield out  # outside inference mode: the caller's code between batches is not in it
-
-    @contextmanager
-    def _capturing(self, layers, captured=None):
-        """While open, hooks append the activations of ``layers`` to ``captured`` (name ->
-        list of batches; a new dict unless given), which the context yields."""
-        if captured is None:
-            captured = {name: [] for name in layers}
-        modules = self.layer_modules(layers) if layers else {}
-        handles = []
-        try:
-            for name in layers:
-                handles.append(self._hook(name, modules[name], captured[name]))
-            yield captured
-        finally:
-            for handle in handles:
-                handle.remove()
-
-    def _logits_of(self, out):
-        """A batch's logits on the CPU: the module's output, or the first of a tuple (the
-        rest is dropped at once, not kept for the whole pass)."""
-        return _as_float32(to_device(out[0] if isinstance(out, tuple) else out, "cpu"))
-
-    def _collect(self, chunks, captured):
-        """Logits and activations as arrays, from per-batch logits and captures."""
-        logits = torch.cat(chunks).numpy() if chunks else np.empty((0, len(self.classes_)))
-        activations = {name: torch.cat(parts).numpy() for name, parts in captured.items()}
-        return logits, activations
 
     def forward_outputs(self, X, layers=()):
         """Logits and requested activations of one forward pass over ``X``.
@@ -586,21 +473,6 @@ class Expert(PortableNet, RNGSafeIterators, NeuralNetClassifier):
                     f"expected 'penultimate' or one of {[n for n in named if n]}."
                 )
         return found
-
-    @staticmethod
-    def _hook(name, module, store):
-        # the module is shared: a hook sees every thread's forward passes, and keeps only
-        # those of the thread that registered it (torch runs a module's forward, and so
-        # its hooks, in the calling thread)
-        owner = threading.get_ident()
-
-        def keep(tensor):
-            if threading.get_ident() == owner:
-                store.append(tensor.detach().flatten(1).to("cpu", torch.float32))
-
-        if name == PENULTIMATE:  # the input of the last linear layer
-            return module.register_forward_pre_hook(lambda mod, args: keep(args[0]))
-        return module.register_forward_hook(lambda mod, args, out: keep(out))
 
     def predict(self, X):
         """Predict the label (from ``classes_``) of each sample.

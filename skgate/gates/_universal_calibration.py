@@ -133,7 +133,8 @@ class CalibrationMixin:
 
 class PoolMixin:
     """``UniversalGate``'s pool calibration: whether it learns from a pool, the level it
-    fits there, and the calibration it keeps (the fit is ``UniversalGate._fit_pool``)."""
+    fits there, and the calibration it keeps (the fit is ``PoolFitMixin._fit_pool``, in
+    ``_universal_pool_fit.py``)."""
 
     def _uses_pool(self):
         """Whether fit learns from unlabelled samples: the pool is one of the calibrations

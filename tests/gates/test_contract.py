@@ -197,14 +197,17 @@ def test_get_gate_fit_checks_what_the_tags_promise():
 
 
 def test_the_mixture_reads_no_gate_attribute_outside_the_contract():
-    # _moe.py calls the gate's fit, route_proba and predict_proba (through getattr with the
-    # method's name) and reads the rest through get_gate_tags and get_gate_fit
+    # _moe.py (and its helpers _moe_fit.py, _moe_predict.py) calls the gate's fit,
+    # route_proba and predict_proba (through getattr with the method's name) and reads the
+    # rest through get_gate_tags and get_gate_fit
     import re
     from pathlib import Path
 
     import skgate._moe
 
-    source = Path(skgate._moe.__file__).read_text()
+    paths = sorted(Path(skgate._moe.__file__).parent.glob("_moe*.py"))
+    assert len(paths) == 3, paths
+    source = "\n".join(path.read_text() for path in paths)
     read = set(re.findall(r"\bgate_\.(\w+)", source))
     assert read <= {"fit", "route_proba"}, read
     assert not re.search(r"\bgate_\.estimator\b|getattr\(self\.gate_, \"", source)
