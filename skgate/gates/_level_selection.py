@@ -24,7 +24,9 @@ def held_out_hits(owners, route, *, cv, repeats, seed):
     """How often each labelled sample is routed to an owner when it is held out.
 
     Repeated stratified ``cv``-fold cross-validation (stratified by the first owner;
-    fewer folds when an expert owns fewer samples). ``route(train, test)`` fits on the
+    fewer folds when an expert, or a first owner, has fewer samples). Where experts
+    share classes, an expert may be no sample's first owner: it owns samples all the
+    same, and the folds are counted over the first owners there are. ``route(train, test)`` fits on the
     rows ``train`` and returns the expert chosen for each row of ``test``. The same
     ``seed`` gives the same folds, so hits of several gates compare sample by sample.
 
@@ -34,7 +36,8 @@ def held_out_hits(owners, route, *, cv, repeats, seed):
         samples (nothing to validate).
     """
     strata = owners.argmax(axis=1)
-    n_splits = min(cv, np.bincount(strata, minlength=owners.shape[1]).min())
+    per_stratum = np.bincount(strata)
+    n_splits = min(cv, per_stratum[per_stratum > 0].min(), owners.sum(axis=0).min())
     if n_splits < 2:
         return None
     folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=repeats, random_state=seed)

@@ -389,3 +389,20 @@ def test_pretrain_pools_problems_with_different_experts():
         [(_outputs(a_experts, Xa), ya), (_outputs(b_experts, Xb), yb)])
     assert gate.calibration_ == "none" and gate.gate_tags().any_experts
     assert not hasattr(gate, "n_experts_")
+
+
+def test_levels_are_validated_when_an_expert_is_no_samples_first_owner():
+    # three experts on overlapping pairs of three classes, {0, 1}, {1, 2}, {2, 0}: the last
+    # owns classes 2 and 0, whose first owners are the others; it still owns a third of the
+    # samples, and cross-validation must still compare the levels
+    from skgate.gates._level_selection import held_out_hits
+
+    y = np.arange(90) % 3
+    owners = np.stack([np.isin(y, pair) for pair in ([0, 1], [1, 2], [2, 0])], axis=1)
+    assert not (owners.argmax(axis=1) == 2).any() and owners[:, 2].sum() == 60
+    hits = held_out_hits(owners, lambda train, test: np.full(len(test), 2), cv=3, repeats=2,
+                         seed=0)
+    # routed to the third expert, a sample is right when it owns it: classes 2 and 0
+    np.testing.assert_array_equal(hits, 2.0 * np.isin(y, [2, 0]))
+    assert held_out_hits(owners[:1], lambda train, test: test, cv=3, repeats=1,
+                         seed=0) is None  # one sample: nothing to validate
