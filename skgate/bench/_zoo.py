@@ -169,8 +169,12 @@ def report_zoo(results, print_fn=print):
 
     for n in sizes:
         seeds = sorted({r["seed"] for r in runs if r["n"] == n})
-        print_fn(f"\n#### {n} experts (seeds {seeds}, mean ± std)\n")
-        table = [{"gate": gate, **{m: mean_std(values(n, gate, m)) for m in
+        spread = ", mean ± std" if len(seeds) > 1 else ""
+        print_fn(f"\n#### {n} experts (seeds {seeds}{spread})\n")
+        def cell(vals):  # one seed has no spread to show
+            return mean_std(vals) if len(vals) > 1 else f"{vals[0]:.4f}"
+
+        table = [{"gate": gate, **{m: cell(values(n, gate, m)) for m in
                                    ("routing", "accuracy")},
                   "fit_s": f"{np.mean(values(n, gate, 'fit_s')):.1f}"}
                  for gate in names if values(n, gate, "routing")]

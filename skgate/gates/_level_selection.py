@@ -26,8 +26,9 @@ def held_out_hits(owners, route, *, cv, repeats, seed):
     Repeated stratified ``cv``-fold cross-validation (stratified by the first owner;
     fewer folds when an expert, or a first owner, has fewer samples). Where experts
     share classes, an expert may be no sample's first owner: it owns samples all the
-    same, and the folds are counted over the first owners there are. ``route(train, test)`` fits on the
-    rows ``train`` and returns the expert chosen for each row of ``test``. The same
+    same, and the folds are counted over the first owners there are.
+    ``route(train, test)`` fits on the rows ``train`` and returns the expert chosen for
+    each row of ``test``. The same
     ``seed`` gives the same folds, so hits of several gates compare sample by sample.
 
     Returns
