@@ -161,7 +161,7 @@ def merge_zoo_runs(paths):
 def report_zoo(results, print_fn=print):
     """One table per zoo size (mean ± std over seeds), then routing against n."""
     runs = results["zoo"]
-    sizes = list(dict.fromkeys(r["n"] for r in runs))
+    sizes = sorted({r["n"] for r in runs})
     names = list(dict.fromkeys(r["gate"] for r in runs))
 
     def values(n, gate, metric):
