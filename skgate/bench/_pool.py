@@ -25,7 +25,6 @@ would fit it:
 All are tested on the full test set; routing and accuracy are the mean over draws.
 """
 
-import json
 import multiprocessing
 import pickle
 import warnings
@@ -40,7 +39,7 @@ from sklearn.semi_supervised import LabelSpreading
 
 from ..gates import FastRouter, FloorGate, NaiveConcatGate, PANGate, UniversalGate
 from ..utils._arrays import one_hot
-from ..utils._evaluation import format_table, mean_std, timed
+from ..utils._evaluation import format_table, mean_std, merge_runs, timed
 from ._problems import PROBLEMS, TRANSFER_PROBLEMS
 from ._universal import _owners, _scores, draw, problem_outputs
 
@@ -179,14 +178,9 @@ def merge_pool_runs(paths):
     A later file's rows replace an earlier one's for the same expert set, seed, budget
     and gate: a rerun of some gates (``--rows``) updates their rows and keeps the rest.
     """
-    rows, seeds = {}, []
-    for path in paths:
-        with open(path) as fh:
-            part = json.load(fh)
-        for row in part["pool"]:
-            rows[(row["problem"], row["seed"], str(row["k"]), row["gate"])] = row
-        seeds += [s for s in part["seeds"] if s not in seeds]
-    return {"pool": list(rows.values()), "seeds": seeds, "draws": None}
+    merged = merge_runs(paths, "pool",
+                        lambda row: (row["problem"], row["seed"], str(row["k"]), row["gate"]))
+    return {**merged, "draws": None}
 
 
 def _seed_means(runs, problem, k, gate, metric="routing"):

@@ -20,7 +20,6 @@ Each row gives routing (an owner of the label gets the largest weight), accuracy
 mixture, and fit time; the oracle (the owners' averaged prediction) is the ceiling.
 """
 
-import json
 import warnings
 
 import numpy as np
@@ -35,7 +34,7 @@ from skorch import NeuralNetClassifier
 from ..gates import FastRouter, FloorGate, NaiveConcatGate, PANGate, UniversalGate
 from ..models import LeNet5
 from ..utils._arrays import one_hot
-from ..utils._evaluation import format_table, mean_std, timed
+from ..utils._evaluation import format_table, mean_std, merge_runs, timed
 from ..utils._seeding import torch_seeded
 from ._cli import ZOO_PROBLEMS, ZOO_SIZES
 from ._universal import _scores, draw, oracle_weights, problem_outputs
@@ -148,14 +147,7 @@ def run_zoo(sizes=ZOO_SIZES, seeds=(0, 1, 2), *, data_dir=None, cache_dir=None, 
 def merge_zoo_runs(paths):
     """The results saved by several runs (``--out``) as one; a later file's rows replace an
     earlier one's for the same zoo size, seed and row."""
-    rows, seeds = {}, []
-    for path in paths:
-        with open(path) as fh:
-            part = json.load(fh)
-        for row in part["zoo"]:
-            rows[(row["n"], row["seed"], row["gate"])] = row
-        seeds += [s for s in part["seeds"] if s not in seeds]
-    return {"zoo": list(rows.values()), "seeds": seeds}
+    return merge_runs(paths, "zoo", lambda row: (row["n"], row["seed"], row["gate"]))
 
 
 def report_zoo(results, print_fn=print):

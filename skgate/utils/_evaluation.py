@@ -110,3 +110,22 @@ def format_table(rows, columns, *, headers=None):
     ]
     lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in body]
     return "\n".join(lines)
+
+
+def merge_runs(paths, table, key):
+    """The rows of ``table`` saved by several benchmark runs (``--out`` JSON files) as one.
+
+    A later file's row replaces an earlier one's with the same ``key(row)``: a rerun of
+    some rows updates them and keeps the rest. Returns ``{table: rows, "seeds": seeds}``,
+    the seeds in the order the files first give them.
+    """
+    import json
+
+    rows, seeds = {}, []
+    for path in paths:
+        with open(path) as fh:
+            part = json.load(fh)
+        for row in part[table]:
+            rows[key(row)] = row
+        seeds += [s for s in part["seeds"] if s not in seeds]
+    return {table: list(rows.values()), "seeds": seeds}
