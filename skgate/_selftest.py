@@ -11,6 +11,8 @@ experts (digits 0-4 and 5-9) are trained on the device, then each check prints o
 - joint training: ``SoftMoE(train_experts=True)`` on the device over experts created on the
   CPU; the trained experts then live on the device and predict alone;
 - ``n_jobs=2`` (the experts in threads) predicts what ``n_jobs=1`` does;
+- mixed devices: one expert on the device and one on the CPU, every gate fitted on the
+  device over them, predicting (with ``n_jobs=2`` too);
 - ``MixtureOfExperts.to``: moved to the CPU and back, a mixture keeps its predictions;
 - persistence: mixtures saved on the device with ``skgate.save`` and with pickle are loaded
   in a new Python process that sees no GPU (``CUDA_VISIBLE_DEVICES=""``) and give the same
@@ -19,6 +21,7 @@ experts (digits 0-4 and 5-9) are trained on the device, then each check prints o
 It takes well under a minute on a CPU.
 """
 
+import copy
 import os
 import pickle
 import subprocess
@@ -253,6 +256,27 @@ def run_selftest(device="cpu", out=None):
         return "n_jobs=2 predicts what n_jobs=1 does"
 
     report.check("n_jobs: experts in threads", threads)
+
+    def mixed():
+        # the "high" expert on the CPU, "low" on the device, every gate on the device
+        high = copy.deepcopy(experts["high"]).to("cpu")
+        _on(high.module_, "cpu")
+        pair = [("low", experts["low"]), ("high", high)]
+        for name, gate in _gates(device):
+            try:
+                moe = MixtureOfExperts(pair, gate=gate, random_state=0).fit(X_gate, y_gate)
+                _exercise(moe, X_test, y_test)
+            except Exception as exc:
+                raise AssertionError(f"{name}: {exc}") from exc
+            if name == "NaiveConcatGate":  # data-free: what the one-device mixture predicts
+                threaded = moe.set_params(n_jobs=2).predict_proba(X_test)
+                gap = np.abs(threaded - fitted[name].predict_proba(X_test)).max()
+                if gap > TOLERANCE:
+                    raise AssertionError(f"{name} with n_jobs=2 moved by {gap:.2e}")
+        return (f"experts on {device} and cpu, gates on {device}: every gate fits and "
+                f"predicts, n_jobs=2 too")
+
+    report.check("mixed devices", mixed)
 
     def move():
         moe = fitted["SoftMoE"]

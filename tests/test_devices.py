@@ -294,6 +294,74 @@ def test_gates_take_a_torch_device(data):
     assert moe.predict(X).shape == (len(X),)
 
 
+# -- #25 performance: pinned, asynchronous copies; one copy of a block per device ----------
+def test_a_batch_goes_to_a_gpu_through_pinned_memory_asynchronously():
+    from unittest import mock
+
+    from skgate.experts._expert_batches import to_module_device
+
+    batch = mock.Mock()
+    on_gpu = to_module_device(batch, "cuda:1")
+    batch.pin_memory.assert_called_once_with()
+    batch.pin_memory.return_value.to.assert_called_once_with(torch.device("cuda:1"),
+                                                             non_blocking=True)
+    assert on_gpu is batch.pin_memory.return_value.to.return_value
+    cpu_batch = torch.ones(2, 3)
+    assert to_module_device(cpu_batch, "cpu") is cpu_batch  # no copy on the CPU
+    assert to_module_device(cpu_batch, None) is cpu_batch
+    assert to_module_device(cpu_batch, "meta").is_meta  # another device: a plain copy
+
+
+def test_each_block_is_copied_once_to_each_device_the_experts_are_on(data, monkeypatch):
+    from skgate.experts import _set_passes
+
+    X, _ = data
+    experts = [("a", _pretrained([0, 1], 0, batch_size=50)),
+               ("b", _pretrained([2, 3], 1, batch_size=50)),
+               ("c", _pretrained([4, 5], 2, batch_size=50))]
+    expert_set = ExpertSet(experts)
+    # as if "a" and "c" were on one GPU and "b" on another (their modules stay on the CPU)
+    for (_, expert), device in zip(experts, ["cuda:0", "cuda:1", "cuda:0"]):
+        monkeypatch.setattr(expert, "_input_device", lambda device=device: device)
+    copies = []
+
+    def copy(batch, device):
+        copies.append((len(batch), device))
+        return batch
+
+    monkeypatch.setattr(_set_passes, "to_module_device", copy)
+    outputs = expert_set.outputs(X)  # 120 samples: blocks of 50, 50 and 20
+    assert copies == [(50, "cuda:0"), (50, "cuda:1")] * 2 + [(20, "cuda:0"), (20, "cuda:1")]
+    monkeypatch.undo()
+    reference = ExpertSet(experts).outputs(X)  # the same outputs as without the staging
+    for got, expected in zip(outputs.logits, reference.logits):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_the_rows_of_one_expert_go_to_its_modules_device(data, monkeypatch):
+    from skgate.experts import _expert_batches
+
+    X, _ = data
+    expert = _pretrained([0, 1], 0, batch_size=16)
+    seen = []
+
+    def copy(batch, device):
+        seen.append((len(batch), device))
+        return batch
+
+    monkeypatch.setattr(_expert_batches, "to_module_device", copy)
+    ExpertSet([("a", expert)]).proba(0, X, rows=np.arange(0, 40, 2))  # 20 rows
+    assert seen == [(16, torch.device("cpu")), (4, torch.device("cpu"))]
+
+
+def test_pin_memory_keeps_the_fast_path(data):
+    X, _ = data
+    plain = _pretrained([0, 1], 0)
+    pinned = _pretrained([0, 1], 0, iterator_valid__pin_memory=True)
+    assert pinned._reads_arrays(X)  # not skorch's per-sample Dataset and DataLoader
+    np.testing.assert_array_equal(pinned.predict_proba(X), plain.predict_proba(X))
+
+
 # -- on a real GPU -------------------------------------------------------------------------
 @pytest.mark.cuda
 @needs_cuda

@@ -32,11 +32,13 @@ def test_every_check_reports_and_a_failure_sets_the_status(monkeypatch):
         "device": "PASS", "experts": "PASS", "gate NaiveConcatGate": "PASS",
         "gate SoftMoE": "PASS", "gate Broken": "FAIL",
         "joint training (SoftMoE train_experts=True)": "PASS",
-        "n_jobs": "PASS", "MixtureOfExperts.to": "PASS",
+        "n_jobs": "PASS", "mixed devices": "FAIL", "MixtureOfExperts.to": "PASS",
         "save on the device, load without a GPU": "FAIL",
     }
     assert any("broken on purpose" in line for line in lines)
-    assert lines[-1].startswith("selftest on cpu: 7 passed, 2 failed")
+    assert any(line.startswith("FAIL  mixed devices: AssertionError: Broken: broken on purpose")
+               for line in lines)  # the mixed-devices check names the gate that failed
+    assert lines[-1].startswith("selftest on cpu: 7 passed, 3 failed")
 
 
 def test_a_device_that_is_not_here_fails_at_once(capsys):

@@ -1,11 +1,14 @@
 """Expert's fast inference path: an array cut into float32 batches (shared with the array
-when it can be) and run through ``infer`` under ``torch.inference_mode()``, skorch's
-Dataset and DataLoader bypassed while they would do nothing else."""
+when it can be), sent to the module's device (a GPU through pinned memory, asynchronously)
+and run through ``infer`` under ``torch.inference_mode()``, skorch's Dataset and DataLoader
+bypassed while they would do nothing else."""
 
 import numpy as np
 import torch
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader
+
+from ..utils._device import module_placement
 
 
 class LaterBatchError(RuntimeError):
@@ -21,6 +24,23 @@ def shareable_batch(chunk, writable=True):
     return chunk
 
 
+def to_module_device(batch, device):
+    """A CPU batch tensor on ``device`` (None or a CPU: the batch itself).
+
+    To a GPU it goes through page-locked ("pinned") memory with an asynchronous copy, as
+    ``DataLoader(pin_memory=True)`` and ``.to(device, non_blocking=True)`` would: the copy of
+    one batch overlaps the kernels of the previous one, on the same stream, so nothing reads
+    the batch before it has arrived."""
+    if device is None:
+        return batch
+    device = torch.device(device)
+    if device.type == "cpu":
+        return batch
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
 def _as_float32(out):
     """Floating tensors of a module's output (a tensor or a tuple of them) as float32."""
     if isinstance(out, tuple):
@@ -34,19 +54,33 @@ class _ArrayInferenceMixin:
     """The private steps of ``Expert.forward_iter``'s fast path over arrays."""
 
     def _batches(self, X, batch_size=None, rows=None):
-        """Yield float32 CPU tensors of consecutive batches of an array, without copies
-        (of the expert's inference batch size, unless ``batch_size`` is given); with
-        ``rows``, of ``X[rows]``, gathered one batch at a time."""
+        """Yield float32 tensors of consecutive batches of an array, without copies on the
+        CPU (of the expert's inference batch size, unless ``batch_size`` is given), on the
+        module's device; with ``rows``, of ``X[rows]``, gathered one batch at a time.
+
+        ``X`` may be a tensor already on the module's device (a block that several
+        experts share, ``ExpertSet``): its batches are views of it."""
+        if isinstance(X, torch.Tensor):
+            size = batch_size or max(len(X), 1)
+            for start in range(0, len(X), size):
+                yield X[start : start + size]
+            return
         X = np.asarray(X)
         n_samples = len(X) if rows is None else len(rows)
         batch_size = batch_size or self._inference_batch_size() or max(n_samples, 1)
         writable = X.flags.writeable
+        device = self._input_device()
         for start in range(0, n_samples, batch_size):
             if rows is None:
                 chunk = shareable_batch(X[start : start + batch_size], writable)
             else:  # fancy indexing copies: the batch is the expert's own
                 chunk = np.asarray(X[rows[start : start + batch_size]], dtype=np.float32)
-            yield torch.from_numpy(chunk)
+            yield to_module_device(torch.from_numpy(chunk), device)
+
+    def _input_device(self):
+        """Where the module's parameters are: where its input batches go (in a thread of
+        ``n_jobs``, a bare ``"cuda"`` would be that thread's current GPU)."""
+        return module_placement(self.module_, self.device)[0]
 
     def _inference_batch_size(self):
         params = self.get_params_for("iterator_valid")
@@ -55,10 +89,11 @@ class _ArrayInferenceMixin:
 
     def _default_loading(self):
         """Whether skorch's Dataset and DataLoader would only cut an array into batches:
-        the default dataset and prediction iterator, with no parameter but the batch size."""
+        the default dataset and prediction iterator, with no parameter but the batch size
+        and ``pin_memory`` (the fast path pins every batch it sends to a GPU)."""
         return (self.dataset is Dataset and not self.get_params_for("dataset")
                 and self.iterator_valid is DataLoader
-                and set(self.get_params_for("iterator_valid")) <= {"batch_size"})
+                and set(self.get_params_for("iterator_valid")) <= {"batch_size", "pin_memory"})
 
     def _reads_arrays(self, X):
         """Whether inference over ``X`` only cuts an array into batches (the fast path)."""
@@ -70,7 +105,8 @@ class _ArrayInferenceMixin:
 
     def _array_forward_iter(self, X, batch_size=None, rows=None):
         """The module's outputs over consecutive batches of the array ``X`` (or of
-        ``X[rows]``; fast path, call ``_start_inference`` first).
+        ``X[rows]``, or of a tensor already on the module's device; fast path, call
+        ``_start_inference`` first).
 
         A module that fails after earlier batches went through raises ``LaterBatchError``:
         the input's format is not what went wrong."""

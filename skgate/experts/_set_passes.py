@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from joblib import effective_n_jobs
 
-from ._expert_batches import LaterBatchError, shareable_batch
+from ._expert_batches import LaterBatchError, shareable_batch, to_module_device
 
 
 class _PassMixin:
@@ -60,10 +60,11 @@ class _PassMixin:
     def _forward_together(self, X, layers, which):
         """The logits and ``layers`` of the experts ``which`` over the array ``X``,
         unchecked, block by block: each block (the largest inference batch of all the
-        experts) is converted once and goes through every expert in ``which`` before the
-        next is read. An expert with a smaller batch size cuts the block into equal batches
-        no larger than its own. Each expert's hooks are open only during its turn, so
-        experts that share a module capture only their own passes."""
+        experts) is converted once, copied once to each device the experts are on, and
+        goes through every expert in ``which`` before the next is read. An expert with a
+        smaller batch size cuts the block into equal batches no larger than its own. Each
+        expert's hooks are open only during its turn, so experts that share a module
+        capture only their own passes."""
         block = max(expert._inference_batch_size() or max(len(X), 1)
                     for expert in self.experts)
         experts = [self.experts[k] for k in which]
@@ -72,14 +73,18 @@ class _PassMixin:
         captured = [{name: [] for name in wanted} for wanted in layers]
         for expert in experts:
             expert._start_inference()
+        devices = [expert._input_device() for expert in experts]
         for start in range(0, len(X), block):
             part = shareable_batch(X[start : start + block], X.flags.writeable)  # once for all
+            staged = {}  # the block on each device the experts are on, copied there once
             for i, (k, expert) in enumerate(zip(which, experts)):
                 n_batches = -(-len(part) // (expert._inference_batch_size() or len(part)))
                 size = -(-len(part) // n_batches)  # equal batches, none above the expert's
+                if devices[i] not in staged:
+                    staged[devices[i]] = to_module_device(torch.from_numpy(part), devices[i])
                 with self._reporting(k, X), expert._capturing(layers[i], captured[i]):
-                    chunks[i].extend(expert._logits_of(out)
-                                     for out in expert._array_forward_iter(part, size))
+                    chunks[i].extend(expert._logits_of(out) for out in
+                                     expert._array_forward_iter(staged[devices[i]], size))
         return [expert._collect(c, cap) for expert, c, cap in zip(experts, chunks, captured)]
 
     def _check(self, k, z, acts):
