@@ -9,8 +9,10 @@ Every gate is fitted on the gate images with every label unless its row says oth
 - ``energy``: the data-free floor;
 - ``UniversalGate() + pool, k = 5`` and ``k = 20``: ``UniversalGate()`` with k labelled
   images per expert and the rest of the gate images as its unlabelled pool (one draw);
-- ``UniversalGate()``, ``PANGate(features='penultimate')``, ``FloorGate(PANGate)`` and
-  ``FastRouter()`` (taught by ``UniversalGate()``, routing the raw images);
+- ``UniversalGate()``, ``PANGate(features='penultimate')``, ``FloorGate(PANGate)``,
+  ``PANGate(reads='all', fallback='attribution')`` (each expert's network reads every
+  expert's activations, and the most confident network decides where not exactly one
+  claims) and ``FastRouter()`` (taught by ``UniversalGate()``, routing the raw images);
 - two references that are not gates: ``linear probe``, a logistic regression on the
   experts' concatenated, standardised penultimate activations that predicts the owner
   (the first owner where two experts own a class), and ``small CNN``, a LeNet-5 trained
@@ -39,9 +41,11 @@ from ..utils._seeding import torch_seeded
 from ._cli import ZOO_PROBLEMS, ZOO_SIZES
 from ._universal import _scores, draw, oracle_weights, problem_outputs
 
+#: PAN networks that read every expert's activations, deciding among themselves
+PAN_ALL = "PANGate(reads='all', fallback='attribution')"
 #: the rows of every zoo table, in order
 ZOO_GATES = ("energy", "UniversalGate() + pool, k = 5", "UniversalGate() + pool, k = 20",
-             "UniversalGate()", "PANGate", "FloorGate(PANGate)", "FastRouter",
+             "UniversalGate()", "PANGate", "FloorGate(PANGate)", PAN_ALL, "FastRouter",
              "linear probe (reference)", "small CNN (reference)")
 
 
@@ -110,6 +114,8 @@ def _fit(name, data, seed):
             "PANGate": PANGate(features="penultimate", random_state=seed),
             "FloorGate(PANGate)": FloorGate(PANGate(features="penultimate",
                                                     random_state=seed), random_state=seed),
+            PAN_ALL: PANGate(features="penultimate", reads="all", fallback="attribution",
+                             random_state=seed),
             "FastRouter": FastRouter(random_state=seed)}[name]
     return timed(clone(gate).fit, data.gate, data.y_gate)
 

@@ -80,6 +80,16 @@ class PANGate(TorchGate):
         submodule of the expert; or ``"logit_stats"`` (``[mean, std, max]`` of
         the logits, the paper's output statistics). Features are standardised
         with the fit data's mean and standard deviation.
+    reads : {"own", "all"}, default="own"
+        Whose ``features`` each expert's network reads. ``"own"``: its expert's
+        only, as in the paper; each network then depends on its expert alone
+        (with ``negatives``, adding an expert leaves the other networks
+        unchanged). ``"all"``: every expert's, concatenated, so that one
+        expert's activations can tell another's network "not yours". With many
+        experts whose binary label sets look alike to their own networks (ten
+        experts on class pairs), a network that sees only its own expert
+        cannot tell its inputs from the look-alikes. Still one network per
+        expert, each deciding for its expert.
     hidden_layer_sizes : tuple of int, default=(80, 60)
         Hidden ReLU layers of each network (the paper's 80 and 60).
     fallback : gate, "attribution", "soft_attribution" or None, default=None
@@ -163,6 +173,7 @@ class PANGate(TorchGate):
 
     _parameter_constraints = {
         "features": [str],
+        "reads": [StrOptions({"own", "all"})],
         "hidden_layer_sizes": [tuple, list],
         "fallback": [HasMethods(["fit", "route_proba"]),
                      StrOptions({"attribution", "soft_attribution"}), None],
@@ -172,12 +183,16 @@ class PANGate(TorchGate):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         **TorchGate._parameter_constraints,
     }
+    #: for gates saved before the parameter existed: every network read its own expert
+    reads = "own"
+
     def gate_tags(self):
         return replace(super().gate_tags(), requires_labels=True)
 
     def __init__(
         self,
         features="penultimate",
+        reads="own",
         hidden_layer_sizes=(80, 60),
         fallback=None,
         threshold=0.5,
@@ -193,6 +208,7 @@ class PANGate(TorchGate):
         **optimizer_params,
     ):
         self.features = features
+        self.reads = reads
         self.hidden_layer_sizes = hidden_layer_sizes
         self.fallback = fallback
         self.threshold = threshold
@@ -211,9 +227,15 @@ class PANGate(TorchGate):
         return () if self.features in LOGIT_FEATURES else (self.features,)
 
     def _features(self, outputs):
+        """What each expert's network reads: its expert's features, or every expert's."""
         if self.features == "logit_stats":
-            return [logit_stats(z) for z in outputs.logits]
-        return outputs.layer(self.features)
+            features = [logit_stats(z) for z in outputs.logits]
+        else:
+            features = outputs.layer(self.features)
+        if self.reads == "all":
+            every = np.hstack(features)
+            return [every] * len(features)
+        return features
 
     def _training_sets(self, outputs, owners):
         """For each expert: (features, target) its network is trained on."""

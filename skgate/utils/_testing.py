@@ -64,3 +64,29 @@ def slice_expert(n_in, start, classes):
     weight = np.zeros((len(classes), n_in))
     weight[:, start : start + len(classes)] = np.eye(len(classes))
     return frozen_linear(weight, classes)
+
+
+def ring_outputs(n=600, seed=0):
+    """Three experts' outputs, equally confident on every input, whose activations each
+    tell only whether the *next* expert owns it: no expert's own outputs say whether it
+    owns an input, but all of them together do.
+
+    Returns
+    -------
+    outputs : ExpertOutputs
+    y : ndarray of shape (n,)
+        Labels; expert ``k`` owns ``2k`` and ``2k + 1``.
+    owner : ndarray of shape (n,)
+    """
+    from ..experts import ExpertSet
+    from ..experts._set import ExpertOutputs
+
+    rng = np.random.default_rng(seed)
+    owner = rng.integers(3, size=n)
+    experts = ExpertSet([(f"e{k}", frozen_linear(np.zeros((2, 1)), [2 * k, 2 * k + 1]))
+                         for k in range(3)])
+    logits = [rng.normal(size=(n, 2)) + [4.0, 0.0] for _ in range(3)]
+    acts = [{"penultimate": np.c_[(owner == (k + 1) % 3) + 0.1 * rng.normal(size=n),
+                                  rng.normal(size=n)]} for k in range(3)]
+    y = 2 * owner + rng.integers(2, size=n)
+    return ExpertOutputs(experts, None, logits, acts), y, owner

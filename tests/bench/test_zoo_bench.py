@@ -9,7 +9,15 @@ import torch
 from test_universal_bench import _data  # the same synthetic problem
 
 from skgate.bench._problems import _specs, zoo_groups
-from skgate.bench._zoo import ZOO_GATES, _SmallCNN, merge_zoo_runs, report_zoo, run_zoo, zoo_rows
+from skgate.bench._zoo import (
+    PAN_ALL,
+    ZOO_GATES,
+    _SmallCNN,
+    merge_zoo_runs,
+    report_zoo,
+    run_zoo,
+    zoo_rows,
+)
 from skgate.experts import ExpertSet
 from skgate.utils._testing import frozen_linear
 
@@ -37,7 +45,8 @@ def test_zoo_groups_refuse_sizes_they_cannot_split():
 def test_zoo_rows_fit_a_row_of_each_kind():
     data = _data((3, 4, 2), n=300)  # flat inputs: no CNN and no router over images
     # each way _fit builds a row: data-free, a pool with k labels, a gate, a reference
-    gates = ["energy", "UniversalGate() + pool, k = 5", "PANGate", "linear probe (reference)"]
+    gates = ["energy", "UniversalGate() + pool, k = 5", "PANGate", PAN_ALL,
+             "linear probe (reference)"]
     assert set(gates) <= set(ZOO_GATES)
     rows = {r["gate"]: r for r in zoo_rows(data, 0, gates=gates)}
     assert set(rows) == {"oracle", *gates}

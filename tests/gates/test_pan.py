@@ -10,7 +10,7 @@ from skgate.exceptions import SkgateWarning
 from skgate.experts import ExpertSet
 from skgate.gates import NaiveConcatGate, PANGate
 from skgate.gates._pan import logit_stats
-from skgate.utils._testing import frozen_linear, slice_expert, tiny_expert
+from skgate.utils._testing import frozen_linear, ring_outputs, slice_expert, tiny_expert
 
 
 def _quadrants(n=400, seed=0):
@@ -304,3 +304,23 @@ def test_hidden_layer_sizes_must_be_positive_integers(sizes):
     with pytest.raises(ValueError, match="hidden_layer_sizes must hold positive integers"):
         MixtureOfExperts(experts, gate=PANGate(features="logits",
                                                hidden_layer_sizes=sizes)).fit(X, y)
+
+
+def test_networks_that_read_every_expert_route_where_their_own_expert_cannot_tell():
+    # each expert's activations say only whether the *next* expert owns the input
+    (outputs, y, _), (test, _, owner) = ring_outputs(n=600), ring_outputs(n=600, seed=1)
+    routed = {}
+    for reads in ("own", "all"):
+        gate = PANGate(reads=reads, fallback="attribution", max_epochs=30, random_state=0)
+        routed[reads] = np.mean(gate.fit(outputs, y).route(test) == owner)
+    # alone, a network knows "not mine" for a third of the inputs and ties on the rest
+    assert routed["own"] < 0.8 < 0.95 < routed["all"]
+
+
+def test_reading_every_expert_gives_each_network_the_same_concatenated_features():
+    outputs, _, _ = ring_outputs(n=5)
+    own = PANGate()._features(outputs)
+    every = PANGate(reads="all")._features(outputs)
+    assert [f.shape for f in own] == [(5, 2)] * 3
+    assert [f.shape for f in every] == [(5, 6)] * 3
+    np.testing.assert_array_equal(every[1], np.hstack(own))

@@ -13,13 +13,12 @@ from sklearn.model_selection import GridSearchCV
 
 from skgate import MixtureOfExperts
 from skgate.experts import ExpertSet
-from skgate.experts._set import ExpertOutputs
 from skgate.gates import NaiveConcatGate, UniversalGate
 from skgate.gates._level_selection import CALIBRATIONS
 from skgate.gates._universal_features import universal_features
 from skgate.gates._universal_io import load_correction
 from skgate.gates._universal_modules import _Calibration
-from skgate.utils._testing import frozen_linear, slice_expert
+from skgate.utils._testing import frozen_linear, ring_outputs, slice_expert
 
 RNG = np.random.default_rng(0)
 
@@ -138,23 +137,8 @@ def test_the_activations_level_reads_the_layer_only_when_chosen():
     assert UniversalGate(layer=None).expert_layers() == ()
 
 
-def _ring(n=600, seed=0):
-    """Three experts, equally confident on every input, whose activations each tell only
-    whether the *next* expert owns it: no expert's own outputs say whether it owns an
-    input, but all of them together do."""
-    rng = np.random.default_rng(seed)
-    owner = rng.integers(3, size=n)
-    experts = ExpertSet([(f"e{k}", frozen_linear(np.zeros((2, 1)), [2 * k, 2 * k + 1]))
-                         for k in range(3)])
-    logits = [rng.normal(size=(n, 2)) + [4.0, 0.0] for _ in range(3)]
-    acts = [{"penultimate": np.c_[(owner == (k + 1) % 3) + 0.1 * rng.normal(size=n),
-                                  rng.normal(size=n)]} for k in range(3)]
-    y = 2 * owner + rng.integers(2, size=n)
-    return ExpertOutputs(experts, None, logits, acts), y, owner
-
-
 def test_the_joint_level_lets_one_experts_outputs_route_another():
-    (outputs, y, _), (test, _, test_owner) = _ring(n=400), _ring(n=400, seed=1)
+    (outputs, y, _), (test, _, test_owner) = ring_outputs(n=400), ring_outputs(n=400, seed=1)
     gate = UniversalGate(None, pool="ignore", calibration="joint", random_state=0)
     routed = {level: (UniversalGate(None, pool="ignore", calibration=level, random_state=0)
                       .fit(outputs, y).route(test) == test_owner).mean()
