@@ -71,6 +71,20 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
         gain at most 9 % with two (``docs/benchmarks.md``, "Experts at the same
         time"). The results are the same: each expert's thread cuts ``X`` into
         the same batches as the sequential pass.
+    memory : str, object with the joblib.Memory interface, or None, default=None
+        Used to cache the frozen experts' outputs on the gate's data in ``fit``
+        (logits and the layers the gate reads, on the labelled samples and the
+        unlabelled pool), as :class:`sklearn.pipeline.Pipeline` caches its
+        transformers. By default, no caching is performed. If a string is given,
+        it is the path to the caching directory. An expert's outputs are stored
+        under a hash of its module's weights and architecture, its input
+        transform, classes, device and batch size, and a hash of the input:
+        refitting with one more expert (``set_params(experts=[..., new])``) or
+        with other gate parameters (a grid search over ``gate__<param>``) runs
+        only the experts whose outputs on that input are not stored yet.
+        Experts that ``fit`` trains are never cached, nor are predictions. Each
+        ``fit`` hashes the frozen experts' weights and the gate's data once, a
+        cost that grows with their size.
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split and which unlabelled samples a gate
         with ``max_unlabelled`` gets.
@@ -117,6 +131,17 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
     (3,)
     >>> moe.route_proba(X[1:6:2]).shape
     (3, 2)
+
+    With ``memory``, a refit with one more frozen expert runs only the new one
+    over the gate's data:
+
+    >>> from tempfile import mkdtemp
+    >>> from skgate.utils._testing import slice_expert
+    >>> X = np.random.default_rng(0).normal(size=(30, 6)).astype(np.float32)
+    >>> experts = [("a", slice_expert(6, 0, [0, 1])), ("b", slice_expert(6, 2, [2, 3]))]
+    >>> moe = MixtureOfExperts(experts, memory=mkdtemp()).fit(X)
+    >>> moe.set_params(experts=[*experts, ("c", slice_expert(6, 4, [4, 5]))]).fit(X)
+    MixtureOfExperts(...)
     """
 
     _parameter_constraints = {
@@ -127,18 +152,21 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
         # joblib's: -1 is every core, -2 all but one...; 0 has no meaning
         "n_jobs": [Interval(Integral, None, -1, closed="right"),
                    Interval(Integral, 1, None, closed="left"), None],
+        "memory": [None, str, HasMethods(["cache"])],
         "random_state": ["random_state"],
     }
 
     n_jobs = None  # for mixtures saved before the parameter existed (skgate.save, pickle)
+    memory = None  # likewise
 
     def __init__(self, experts, gate=None, *, gate_split=None, chunk_size=4096,
-                 n_jobs=None, random_state=None):
+                 n_jobs=None, memory=None, random_state=None):
         self.experts = experts
         self.gate = gate
         self.gate_split = gate_split
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
+        self.memory = memory
         self.random_state = random_state
 
     # -- parameters (as in scikit-learn's VotingClassifier) -----------------------------
@@ -288,14 +316,16 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
 
         # a data-free gate learns nothing from X; one sample still checks that every
         # expert accepts the input format, here rather than at the first predict
+        outputs_of = self._fit_outputs()  # through the memory, if any
         if joint:
             outputs = self.expert_set_.inputs_only(X_gate)
         elif data_free:
-            outputs = self._outputs(X_gate[:1])
+            outputs = outputs_of(X_gate[:1])
         elif len(pool_rows):  # the pool joins the gate's data, -1 its labels
-            outputs, y_gate = self._pool_outputs(X_gate, y_gate, X_all, pool_rows)
+            outputs, y_gate = self._pool_outputs(X_gate, y_gate, X_all, pool_rows,
+                                                 outputs_of)
         else:
-            outputs = self._outputs(X_gate)
+            outputs = outputs_of(X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
         self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
         gate_fit = get_gate_fit(self.gate_)
