@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import ClassifierMixin, clone
 from sklearn.utils import Bunch, _safe_indexing
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._moe_fit import _FitMixin
@@ -73,18 +72,14 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
         the same batches as the sequential pass.
     memory : str, object with the joblib.Memory interface, or None, default=None
         Used to cache the frozen experts' outputs on the gate's data in ``fit``
-        (logits and the layers the gate reads, on the labelled samples and the
-        unlabelled pool), as :class:`sklearn.pipeline.Pipeline` caches its
-        transformers. By default, no caching is performed. If a string is given,
-        it is the path to the caching directory. An expert's outputs are stored
-        under a hash of its module's weights and architecture, its input
-        transform, classes, device and batch size, and a hash of the input:
-        refitting with one more expert (``set_params(experts=[..., new])``) or
-        with other gate parameters (a grid search over ``gate__<param>``) runs
-        only the experts whose outputs on that input are not stored yet.
-        Experts that ``fit`` trains are never cached, nor are predictions. Each
-        ``fit`` hashes the frozen experts' weights and the gate's data once, a
-        cost that grows with their size.
+        (logits and the layers the gate reads, labelled samples and pool), as
+        :class:`sklearn.pipeline.Pipeline` caches its transformers. By default,
+        no caching is performed. If a string is given, it is the path to the
+        caching directory. The key hashes the expert (module, weights, input
+        transform, classes, device, batch size) and the input, so a refit with
+        one more expert (``set_params(experts=[..., new])``) or other gate
+        parameters runs only the experts not stored yet. Experts that ``fit``
+        trains, and predictions, are never cached.
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split and which unlabelled samples a gate
         with ``max_unlabelled`` gets.
@@ -132,15 +127,13 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
     >>> moe.route_proba(X[1:6:2]).shape
     (3, 2)
 
-    With ``memory``, a refit with one more frozen expert runs only the new one
-    over the gate's data:
+    With ``memory``, a refit with one more frozen expert runs only the new one:
 
     >>> from tempfile import mkdtemp
     >>> from skgate.utils._testing import slice_expert
-    >>> X = np.random.default_rng(0).normal(size=(30, 6)).astype(np.float32)
     >>> experts = [("a", slice_expert(6, 0, [0, 1])), ("b", slice_expert(6, 2, [2, 3]))]
-    >>> moe = MixtureOfExperts(experts, memory=mkdtemp()).fit(X)
-    >>> moe.set_params(experts=[*experts, ("c", slice_expert(6, 4, [4, 5]))]).fit(X)
+    >>> moe = MixtureOfExperts(experts, memory=mkdtemp()).fit(np.eye(6, dtype=np.float32))
+    >>> moe.set_params(experts=[*experts, ("c", slice_expert(6, 4, [4, 5]))]).fit(np.eye(6))
     MixtureOfExperts(...)
     """
 
@@ -246,16 +239,7 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
         else:
             X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
             y = column_or_1d(y)
-            # an expert with classes=None learns every label of y, and a gate that defines
-            # its own label space predicts them: -1 is then one of them
-            learns_labels = any(expert.classes is None and not expert.frozen
-                                for _, expert in self.experts) or \
-                get_gate_tags(NaiveConcatGate() if self.gate is None else
-                              self.gate).defines_label_space
-            unlabelled = np.zeros(len(y), bool) if learns_labels else unlabelled_mask(y)
-            if not unlabelled.all():
-                check_classification_targets(y[~unlabelled])
-            self._check_unlabelled_marker(y, unlabelled)
+            unlabelled = self._unlabelled(y)
         self.sample_shape_ = tuple(X.shape[1:])
 
         gate = NaiveConcatGate() if self.gate is None else self.gate

@@ -1,16 +1,17 @@
 """MixtureOfExperts' fitting helpers: the experts' checks, the experts' training, the
-gate's data split and its pool of unlabelled samples."""
+gate's data split, its pool of unlabelled samples and the experts' outputs through memory."""
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_memory
 
 from .experts import Expert, ExpertOutputs
 from .experts._set_cache import expert_fingerprint
-from .gates import get_gate_fit
-from .utils._labels import marker_is_a_class
+from .gates import NaiveConcatGate, get_gate_fit, get_gate_tags
+from .utils._labels import marker_is_a_class, unlabelled_mask
 from .utils._seeding import torch_seed, torch_seeded
 
 #: the most bytes of a gate's pool gathered from X at a time in fit
@@ -50,6 +51,20 @@ class _FitMixin:
                     expert._check_frozen_is_trained()
                 except ValueError as exc:
                     raise ValueError(f"Expert {name!r}: {exc}") from None
+
+    def _unlabelled(self, y):
+        """The samples ``y`` marks unlabelled (-1), checked. An expert with classes=None
+        learns every label of y, and a gate that defines its own label space predicts
+        them: -1 is then one of them, and no sample is unlabelled."""
+        learns_labels = any(expert.classes is None and not expert.frozen
+                            for _, expert in self.experts) or \
+            get_gate_tags(NaiveConcatGate() if self.gate is None else
+                          self.gate).defines_label_space
+        unlabelled = np.zeros(len(y), bool) if learns_labels else unlabelled_mask(y)
+        if not unlabelled.all():
+            check_classification_targets(y[~unlabelled])
+        self._check_unlabelled_marker(y, unlabelled)
+        return unlabelled
 
     def _check_unlabelled_marker(self, y, unlabelled):
         """-1 marks unlabelled samples; it must not also be a class of an expert."""
