@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import ClassifierMixin, clone
 from sklearn.utils import Bunch, _safe_indexing
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._moe_fit import _FitMixin
@@ -71,6 +70,16 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
         gain at most 9 % with two (``docs/benchmarks.md``, "Experts at the same
         time"). The results are the same: each expert's thread cuts ``X`` into
         the same batches as the sequential pass.
+    memory : str, object with the joblib.Memory interface, or None, default=None
+        Used to cache the frozen experts' outputs on the gate's data in ``fit``
+        (logits and the layers the gate reads, labelled samples and pool), as
+        :class:`sklearn.pipeline.Pipeline` caches its transformers. By default,
+        no caching is performed. If a string is given, it is the path to the
+        caching directory. The key hashes the expert (module, weights, input
+        transform, classes, device, batch size) and the input, so a refit with
+        one more expert (``set_params(experts=[..., new])``) or other gate
+        parameters runs only the experts not stored yet. Experts that ``fit``
+        trains, and predictions, are never cached.
     random_state : int, RandomState instance or None, default=None
         Controls the ``gate_split`` split and which unlabelled samples a gate
         with ``max_unlabelled`` gets.
@@ -117,6 +126,15 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
     (3,)
     >>> moe.route_proba(X[1:6:2]).shape
     (3, 2)
+
+    With ``memory``, a refit with one more frozen expert runs only the new one:
+
+    >>> from tempfile import mkdtemp
+    >>> from skgate.utils._testing import slice_expert
+    >>> experts = [("a", slice_expert(6, 0, [0, 1])), ("b", slice_expert(6, 2, [2, 3]))]
+    >>> moe = MixtureOfExperts(experts, memory=mkdtemp()).fit(np.eye(6, dtype=np.float32))
+    >>> moe.set_params(experts=[*experts, ("c", slice_expert(6, 4, [4, 5]))]).fit(np.eye(6))
+    MixtureOfExperts(...)
     """
 
     _parameter_constraints = {
@@ -127,18 +145,21 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
         # joblib's: -1 is every core, -2 all but one...; 0 has no meaning
         "n_jobs": [Interval(Integral, None, -1, closed="right"),
                    Interval(Integral, 1, None, closed="left"), None],
+        "memory": [None, str, HasMethods(["cache"])],
         "random_state": ["random_state"],
     }
 
     n_jobs = None  # for mixtures saved before the parameter existed (skgate.save, pickle)
+    memory = None  # likewise
 
     def __init__(self, experts, gate=None, *, gate_split=None, chunk_size=4096,
-                 n_jobs=None, random_state=None):
+                 n_jobs=None, memory=None, random_state=None):
         self.experts = experts
         self.gate = gate
         self.gate_split = gate_split
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
+        self.memory = memory
         self.random_state = random_state
 
     # -- parameters (as in scikit-learn's VotingClassifier) -----------------------------
@@ -218,16 +239,7 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
         else:
             X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
             y = column_or_1d(y)
-            # an expert with classes=None learns every label of y, and a gate that defines
-            # its own label space predicts them: -1 is then one of them
-            learns_labels = any(expert.classes is None and not expert.frozen
-                                for _, expert in self.experts) or \
-                get_gate_tags(NaiveConcatGate() if self.gate is None else
-                              self.gate).defines_label_space
-            unlabelled = np.zeros(len(y), bool) if learns_labels else unlabelled_mask(y)
-            if not unlabelled.all():
-                check_classification_targets(y[~unlabelled])
-            self._check_unlabelled_marker(y, unlabelled)
+            unlabelled = self._unlabelled(y)
         self.sample_shape_ = tuple(X.shape[1:])
 
         gate = NaiveConcatGate() if self.gate is None else self.gate
@@ -288,14 +300,16 @@ class MixtureOfExperts(_FitMixin, _PredictMixin, ClassifierMixin, _BaseCompositi
 
         # a data-free gate learns nothing from X; one sample still checks that every
         # expert accepts the input format, here rather than at the first predict
+        outputs_of = self._fit_outputs()  # through the memory, if any
         if joint:
             outputs = self.expert_set_.inputs_only(X_gate)
         elif data_free:
-            outputs = self._outputs(X_gate[:1])
+            outputs = outputs_of(X_gate[:1])
         elif len(pool_rows):  # the pool joins the gate's data, -1 its labels
-            outputs, y_gate = self._pool_outputs(X_gate, y_gate, X_all, pool_rows)
+            outputs, y_gate = self._pool_outputs(X_gate, y_gate, X_all, pool_rows,
+                                                 outputs_of)
         else:
-            outputs = self._outputs(X_gate)
+            outputs = outputs_of(X_gate)
         self.gate_.fit(outputs, None if data_free else y_gate)
         self.gate_tags_ = get_gate_tags(self.gate_)  # what the fitted gate reads at predict
         gate_fit = get_gate_fit(self.gate_)

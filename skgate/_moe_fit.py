@@ -1,14 +1,17 @@
 """MixtureOfExperts' fitting helpers: the experts' checks, the experts' training, the
-gate's data split and its pool of unlabelled samples."""
+gate's data split, its pool of unlabelled samples and the experts' outputs through memory."""
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_memory
 
 from .experts import Expert, ExpertOutputs
-from .gates import get_gate_fit
-from .utils._labels import marker_is_a_class
+from .experts._set_cache import expert_fingerprint
+from .gates import NaiveConcatGate, get_gate_fit, get_gate_tags
+from .utils._labels import marker_is_a_class, unlabelled_mask
 from .utils._seeding import torch_seed, torch_seeded
 
 #: the most bytes of a gate's pool gathered from X at a time in fit
@@ -49,6 +52,20 @@ class _FitMixin:
                 except ValueError as exc:
                     raise ValueError(f"Expert {name!r}: {exc}") from None
 
+    def _unlabelled(self, y):
+        """The samples ``y`` marks unlabelled (-1), checked. An expert with classes=None
+        learns every label of y, and a gate that defines its own label space predicts
+        them: -1 is then one of them, and no sample is unlabelled."""
+        learns_labels = any(expert.classes is None and not expert.frozen
+                            for _, expert in self.experts) or \
+            get_gate_tags(NaiveConcatGate() if self.gate is None else
+                          self.gate).defines_label_space
+        unlabelled = np.zeros(len(y), bool) if learns_labels else unlabelled_mask(y)
+        if not unlabelled.all():
+            check_classification_targets(y[~unlabelled])
+        self._check_unlabelled_marker(y, unlabelled)
+        return unlabelled
+
     def _check_unlabelled_marker(self, y, unlabelled):
         """-1 marks unlabelled samples; it must not also be a class of an expert."""
         if not unlabelled.any():
@@ -72,7 +89,19 @@ class _FitMixin:
             rows = np.sort(rng.choice(rows, size=cap, replace=False))
         return rows
 
-    def _pool_outputs(self, X_gate, y_gate, X, pool_rows):
+    def _fit_outputs(self):
+        """The function giving the experts' outputs on the gate's data in ``fit``: through
+        ``memory`` for the frozen experts (each one's fingerprint computed once per
+        fit), or the plain pass when ``memory`` is None."""
+        memory = check_memory(self.memory)
+        if self.memory is None or getattr(memory, "location", True) is None:
+            return self._outputs
+        fingerprints = [expert_fingerprint(expert) if expert.frozen else None
+                        for expert in self.experts_]
+        layers = self.gate_tags_.expert_layers
+        return lambda X: self.expert_set_._cached_outputs(X, layers, memory, fingerprints)
+
+    def _pool_outputs(self, X_gate, y_gate, X, pool_rows, outputs_of):
         """The experts' outputs on the gate's data followed by the pool's rows of ``X``,
         and their labels followed by ``-1``. A gate that routes inputs trains on them, so
         they are copied into one array; for any other the experts run over the pool a
@@ -87,13 +116,13 @@ class _FitMixin:
             joined[:len(X_gate)] = X_gate
             # mode="clip" writes straight into `out` (the default buffers a whole copy)
             np.take(X, pool_rows, axis=0, out=joined[len(X_gate):], mode="clip")
-            return self._outputs(joined), labels
-        parts = [self._outputs(X_gate)] if len(X_gate) else []
+            return outputs_of(joined), labels
+        parts = [outputs_of(X_gate)] if len(X_gate) else []
         # the pool's rows are copied (gathered) a chunk at a time, at most _POOL_CHUNK_BYTES
         step = max(1, min(self.chunk_size or len(pool_rows),
                           _POOL_CHUNK_BYTES // max(X[:1].nbytes, 1)))
         for rows in gen_batches(len(pool_rows), step):
-            parts.append(self._outputs(X[pool_rows[rows]]))
+            parts.append(outputs_of(X[pool_rows[rows]]))
             parts[-1].X = None  # the chunk's copy of X goes now, not with the last chunk
         return ExpertOutputs.concatenate(parts), labels
 

@@ -63,7 +63,8 @@ def test_bench_help_lists_every_bench():
     ("fusion", ["--representations", "--rows"]),
     ("universal", ["--train-pretrained", "--pool", "--heldout", "--merge", "--floor",
                    "--draws"]),
-    ("zoo", ["--sizes", "--rows", "--merge", "--figure", "--cache-dir"]),
+    ("zoo", ["--sizes", "--rows", "--merge", "--figure", "--cache-dir", "--memory", "--inputs",
+             "--grow"]),
     ("perf", ["--sizes", "--device", "--smoke"]),
 ])
 def test_each_bench_lists_its_options(bench, options, capsys):

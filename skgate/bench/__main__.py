@@ -279,13 +279,34 @@ def _universal(ns):
 
 
 def _zoo(ns):
+    from ._cli import ZOO_SIZES
     from ._zoo import merge_zoo_runs, report_zoo, run_zoo
 
+    def log(message):
+        print(message, file=sys.stderr, flush=True)
+
+    if ns.memory or ns.grow:
+        from ._zoo_scale import report_grow, report_memory, run_grow, run_memory
+
+        results = {}
+        if ns.memory:
+            results["memory"] = [run_memory(n, ns.seeds[0], inputs=ns.inputs,
+                                            data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                                            print_fn=log) for n in ns.sizes or [20]]
+            for result in results["memory"]:
+                report_memory(result)
+        if ns.grow:
+            results["grow"] = run_grow(ns.sizes or [10, 20], ns.seeds[0],
+                                       data_dir=ns.data_dir, cache_dir=ns.cache_dir,
+                                       print_fn=log)
+            report_grow(results["grow"])
+        _dump(results, ns.out)
+        return 0
     if ns.merge:
         results = merge_zoo_runs(ns.merge)
     else:
-        results = run_zoo(ns.sizes, ns.seeds, data_dir=ns.data_dir, cache_dir=ns.cache_dir,
-                          rows=ns.rows, print_fn=lambda m: print(m, file=sys.stderr, flush=True))
+        results = run_zoo(ns.sizes or ZOO_SIZES, ns.seeds, data_dir=ns.data_dir,
+                          cache_dir=ns.cache_dir, rows=ns.rows, print_fn=log)
         _dump(results, ns.out)
     report_zoo(results)
     if ns.figure:

@@ -191,9 +191,19 @@ def add_bench_commands(parser):
     _data_dir(p)
     _cache_dir(p)
     _out(p)
-    p.add_argument("--sizes", nargs="+", type=int, choices=ZOO_SIZES, default=list(ZOO_SIZES),
+    p.add_argument("--sizes", nargs="+", type=int, choices=ZOO_SIZES, default=None,
                    help="the zoos' numbers of experts (default: "
-                   f"{' '.join(map(str, ZOO_SIZES))})")
+                   f"{' '.join(map(str, ZOO_SIZES))}; with --grow 10 20, with --memory 20)")
+    p.add_argument("--memory", action="store_true",
+                   help="only predict's peak memory beyond X and its time with the "
+                   "experts of each zoo (energy gate), on --inputs inputs, each in a fresh "
+                   "process, with n_jobs=None and n_jobs=2 (first seed only)")
+    p.add_argument("--inputs", nargs="+", type=int, default=[10_000, 100_000],
+                   help="--memory: the numbers of inputs (default: 10000 100000)")
+    p.add_argument("--grow", action="store_true",
+                   help="only the fit time of UniversalGate(calibration='affine') after "
+                   "adding one expert to a fitted mixture of each zoo, with "
+                   "MixtureOfExperts(memory=...) and without (first seed only)")
     p.add_argument("--rows", nargs="+", default=None, metavar="PATTERN",
                    help="only the rows whose name contains one of these strings (energy is "
                    "always measured) (default: every row)")

@@ -7,6 +7,7 @@ import numpy as np
 from scipy.special import softmax
 
 from ..utils._labels import encode_labels
+from ._set_cache import _CacheMixin
 from ._set_passes import _PassMixin
 
 
@@ -158,7 +159,7 @@ class ExpertOutputs:
             ) from None
 
 
-class ExpertSet(_PassMixin):
+class ExpertSet(_CacheMixin, _PassMixin):
     """The fitted experts of one mixture, seen as one object.
 
     Owns the label mapping: the union label space, where each expert's output
@@ -252,19 +253,23 @@ class ExpertSet(_PassMixin):
         -------
         outputs : ExpertOutputs
         """
-        wanted = [layers.get(name, ()) if isinstance(layers, Mapping) else layers
-                  for name in self.names]
-        for k in range(len(self)):  # unknown layer names fail here, before any forward pass
-            self._layer_modules(k, wanted[k])
+        wanted = self._wanted(layers)
         experts = range(len(self))
-        if len(self) == 1 or not all(expert._reads_arrays(X) for expert in self.experts):
-            raw = self._map(lambda k: self._forward_one(k, X, wanted[k]), experts)
-        elif self._workers() == 1:
+        together = self._together(X)
+        if together and self._workers() == 1:
             raw = self._forward_together(X, wanted, experts)
         else:  # the same blocks and batches in each expert's thread: the same results
-            raw = self._map(lambda k: self._forward_together(X, wanted, [k])[0], experts)
+            raw = self._map(lambda k: self._raw_one(k, X, wanted, together), experts)
         checked = [self._check(k, z, acts) for k, (z, acts) in enumerate(raw)]
         return ExpertOutputs(self, X, [z for z, _ in checked], [acts for _, acts in checked])
+
+    def _wanted(self, layers):
+        """Each expert's layers to capture; unknown names fail here, before any pass."""
+        wanted = [layers.get(name, ()) if isinstance(layers, Mapping) else layers
+                  for name in self.names]
+        for k in range(len(self)):
+            self._layer_modules(k, wanted[k])
+        return wanted
 
     def probas_of_rows(self, X, rows):
         """Each expert ``k``'s probabilities over ``X[rows[k]]``, running only those experts,

@@ -57,6 +57,23 @@ class _PassMixin:
         with self._reporting(k, X):
             return self.experts[k].forward_outputs(X, layers=layers)
 
+    def _together(self, X):
+        """Whether the experts take turns on blocks of ``X`` (an array every expert only
+        cuts into batches, and more than one expert), or each runs over ``X`` alone."""
+        return len(self) > 1 and all(expert._reads_arrays(X) for expert in self.experts)
+
+    def _block(self, X):
+        """The rows of a block of ``X``: the largest inference batch of all the experts."""
+        return max(expert._inference_batch_size() or max(len(X), 1)
+                   for expert in self.experts)
+
+    def _raw_one(self, k, X, layers, together):
+        """Expert ``k``'s logits and ``layers[k]`` over ``X``, unchecked, cut into the
+        batches it gets in a pass of every expert (``together``: on the set's blocks)."""
+        if together:
+            return self._forward_together(X, layers, [k])[0]
+        return self._forward_one(k, X, layers[k])
+
     def _forward_together(self, X, layers, which):
         """The logits and ``layers`` of the experts ``which`` over the array ``X``,
         unchecked, block by block: each block (the largest inference batch of all the
@@ -65,8 +82,7 @@ class _PassMixin:
         smaller batch size cuts the block into equal batches no larger than its own. Each
         expert's hooks are open only during its turn, so experts that share a module
         capture only their own passes."""
-        block = max(expert._inference_batch_size() or max(len(X), 1)
-                    for expert in self.experts)
+        block = self._block(X)
         experts = [self.experts[k] for k in which]
         layers = [layers[k] for k in which]
         chunks = [[] for _ in experts]
