@@ -15,22 +15,9 @@ from skgate import MixtureOfExperts
 from skgate.experts import Expert
 from skgate.experts._set_cache import expert_fingerprint
 from skgate.gates import NaiveConcatGate, UniversalGate, get_gate_tags
-from skgate.utils._testing import Scale, tiny_expert
+from skgate.utils._testing import Counting, tiny_expert
 
 N_FEATURES = 8
-
-
-class Counting(Scale):
-    """``x @ weight.T``, counting the samples that go through it (not a weight: the
-    count is in neither the state dict nor the repr)."""
-
-    def __init__(self, weight):
-        super().__init__(weight)
-        self.seen = 0
-
-    def forward(self, x):
-        self.seen += len(x)
-        return super().forward(x)
 
 
 def _experts(n, seed=0, start=0, **kwargs):

@@ -54,6 +54,19 @@ class Scale(torch.nn.Module):
         return self.linear(x.flatten(1))
 
 
+class Counting(Scale):
+    """``x @ weight.T``, counting the samples that go through it (not a weight: the
+    count is in neither the state dict nor the repr)."""
+
+    def __init__(self, weight):
+        super().__init__(weight)
+        self.seen = 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return super().forward(x)
+
+
 def frozen_linear(weight, classes, **kwargs):
     """A frozen expert computing ``x @ weight.T`` with the given output labels."""
     return Expert.from_pretrained(Scale(weight), classes=classes, **kwargs)

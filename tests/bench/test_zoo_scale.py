@@ -15,19 +15,7 @@ from skgate.bench._zoo_scale import (
 )
 from skgate.experts import Expert
 from skgate.gates import NaiveConcatGate, UniversalGate
-from skgate.utils._testing import Scale
-
-
-class Counting(Scale):
-    """``x @ weight.T``, counting the samples that go through it."""
-
-    def __init__(self, weight):
-        super().__init__(weight)
-        self.seen = 0
-
-    def forward(self, x):
-        self.seen += len(x)
-        return super().forward(x)
+from skgate.utils._testing import Counting
 
 
 def _experts(n, seed=0):
