@@ -18,6 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import Pipeline
 
 from skgate import Expert, MixtureOfExperts
 from skgate.experts import ExpertSet
@@ -55,6 +56,8 @@ GATES = {
         [("gaussian_noise", {"std": 0.3})] * 2, aggregation="mean", random_state=0),
     "pan": lambda: PANGate(features="logits", hidden_layer_sizes=(8,), max_epochs=5,
                            random_state=0),
+    "pan-paper": lambda: PANGate(features="logits", reads="own", fallback=None,
+                                 hidden_layer_sizes=(8,), max_epochs=5, random_state=0),
     "pan-soft": lambda: PANGate(features="penultimate", hidden_layer_sizes=(8,), n_networks=2,
                                 fallback="soft_attribution", max_epochs=3, batch_size=32,
                                 random_state=0),
@@ -317,18 +320,42 @@ def _permute_rows(linear, perm):
         linear.bias.copy_(linear.bias[perm])
 
 
-def _permute_parts(gate, perm):
-    """Reorder, in place, the per-expert parts of a fitted gate to follow ``perm``."""
+def _permute_columns(network, widths, perm):
+    """Reorder the input columns of a PAN network that reads every expert's features,
+    block by block (expert ``k``'s block is ``widths[k]`` wide), to follow ``perm``."""
+    if hasattr(network, "estimators_"):  # several networks per expert: a soft vote
+        for member in network.estimators_:
+            _permute_columns(member, widths, perm)
+        return
+    if not isinstance(network, Pipeline):  # a constant DummyClassifier reads nothing
+        return
+    starts = np.concatenate([[0], np.cumsum(widths)])
+    columns = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in perm])
+    scaler = network[0]
+    for name in ("mean_", "var_", "scale_"):
+        setattr(scaler, name, getattr(scaler, name)[columns])
+    first = next(m for m in network[-1].module_.modules() if isinstance(m, torch.nn.Linear))
+    first.weight.data = first.weight.data[:, columns]
+
+
+def _permute_parts(gate, perm, outputs=None):
+    """Reorder, in place, the per-expert parts of a fitted gate to follow ``perm``
+    (``outputs``: the experts' outputs the gate reads, for the gates that read every
+    expert's features through one network)."""
     if isinstance(gate, FrozenEstimator):
-        _permute_parts(gate.estimator, perm)
+        _permute_parts(gate.estimator, perm, outputs)
     elif isinstance(gate, PANGate):
         gate.networks_ = [gate.networks_[k] for k in perm]
+        if gate.reads_ == "all":  # each network reads every expert, in the experts' order
+            own = PANGate(features=gate.features, reads="own")._features(outputs)
+            for network in gate.networks_:
+                _permute_columns(network, [f.shape[1] for f in own], perm)
         if not isinstance(gate.fallback_, str):
-            _permute_parts(gate.fallback_, perm)
+            _permute_parts(gate.fallback_, perm, outputs)
     elif isinstance(gate, FloorGate):
         for inner in (gate.gate_, gate.floor_):
             if inner is not None:
-                _permute_parts(inner, perm)
+                _permute_parts(inner, perm, outputs)
     elif isinstance(gate, UniversalGate):
         calibrator = gate._calibrator
         if calibrator is not None:
@@ -445,10 +472,10 @@ def test_a_fitted_gate_with_permuted_parts_routes_the_permuted_experts(name, per
     # random_state. What holds for every gate: the fitted gate whose per-expert parts are
     # reordered routes the reordered experts' outputs to the same experts.
     moe = fitted(name)
-    gate = _permute_parts(copy.deepcopy(moe.gate_), list(perm))
     names = moe.expert_set_.names
     expert_set = ExpertSet([(names[k], moe.experts_[k]) for k in perm])
     outputs, permuted = _outputs(moe, moe.expert_set_), _outputs(moe, expert_set)
+    gate = _permute_parts(copy.deepcopy(moe.gate_), list(perm), outputs)
     if moe.gate_tags_.routes_inputs:  # predict_proba from the experts' outputs
         outputs = moe.expert_set_.outputs(X_TEST, layers=moe.gate_tags_.expert_layers)
         permuted = expert_set.outputs(X_TEST, layers=moe.gate_tags_.expert_layers)

@@ -164,6 +164,10 @@ def _run(ns):
             from ._pan import report_pan_variants, run_pan_variants
 
             run, report = run_pan_variants, report_pan_variants
+        if ns.table == "pan" and ns.defaults:
+            from ._pan_defaults import DEFAULTS_PROBLEMS, report_pan_defaults, run_pan_defaults
+
+            run, report, ns.problems = run_pan_defaults, report_pan_defaults, DEFAULTS_PROBLEMS
         results = []
         for problem in ns.problems:
             for seed in ns.seeds:

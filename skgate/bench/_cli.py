@@ -116,9 +116,14 @@ def add_bench_commands(parser):
         _cache_dir(p)
         _out(p)
         if name == "pan":
-            p.add_argument("--variants", action="store_true",
-                           help="only the fallback rule and independent networks "
-                           "(negatives from other data), not the paper's tables")
+            which = p.add_mutually_exclusive_group()
+            which.add_argument("--variants", action="store_true",
+                               help="only the fallback rule and independent networks "
+                               "(negatives from other data), not the paper's tables")
+            which.add_argument("--defaults", action="store_true",
+                               help="PANGate's defaults against the paper's settings, on "
+                               "every expert set of the universal bench, with their cached "
+                               "experts (--problems and --epochs are ignored)")
 
     p = add("timing")
     _problems(p)

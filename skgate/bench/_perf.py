@@ -17,6 +17,7 @@ from ..experts import Expert
 from ..gates import AugmentedGate, FastRouter, NaiveConcatGate, PANGate, SoftMoE, UniversalGate
 from ..utils._seeding import torch_seeded
 from ._evaluate import format_table
+from ._pan import PAPER_PAN
 from ._problems import make_problem, trained_experts
 from ._timing import predict_overhead
 
@@ -28,7 +29,7 @@ def _gate(name, device):
     return {
         "energy": lambda: NaiveConcatGate(),
         "augmented": lambda: AugmentedGate(random_state=0),
-        "pan": lambda: PANGate(device=device, random_state=0),
+        "pan": lambda: PANGate(device=device, random_state=0, **PAPER_PAN),
         "soft": lambda: SoftMoE(device=device, random_state=0),
         "universal": lambda: UniversalGate(random_state=0),
     }[name]()

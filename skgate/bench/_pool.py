@@ -40,6 +40,7 @@ from sklearn.semi_supervised import LabelSpreading
 from ..gates import FastRouter, FloorGate, NaiveConcatGate, PANGate, UniversalGate
 from ..utils._arrays import one_hot
 from ..utils._evaluation import format_table, mean_std, merge_runs, timed
+from ._pan import PAPER_PAN
 from ._problems import PROBLEMS, TRANSFER_PROBLEMS
 from ._universal import _owners, _scores, draw, problem_outputs
 
@@ -85,7 +86,8 @@ def _gate(name, seed):
         "UniversalGate (labels only)": lambda: UniversalGate(pool="ignore", random_state=seed),
         "UniversalGate() + pool": lambda: UniversalGate(random_state=seed),
         "FloorGate(PANGate)": lambda: FloorGate(
-            PANGate(features="penultimate", random_state=seed), random_state=seed),
+            PANGate(features="penultimate", random_state=seed, **PAPER_PAN),
+            random_state=seed),
         "FastRouter + pool": lambda: FastRouter(random_state=seed),
         "FastRouter(validation_fraction=None) + pool": lambda: FastRouter(
             validation_fraction=None, random_state=seed),

@@ -28,6 +28,7 @@ from ..gates._universal_features import universal_features
 from ..metrics import routing_accuracy_score
 from ..utils._arrays import one_hot
 from ..utils._evaluation import mean_std, proba_accuracy, timed
+from ._pan import PAPER_PAN
 from ._problems import PROBLEMS, make_problem, trained_experts
 
 #: Table 6 of the paper (attribution accuracy of the universal network), by (fit, test)
@@ -134,7 +135,7 @@ def draw(owners, k, rng):
 BUDGET_GATES = {
     "energy": lambda seed: NaiveConcatGate("energy"),
     "UniversalGate (auto)": lambda seed: UniversalGate(random_state=seed),
-    "PANGate": lambda seed: PANGate(features="penultimate", random_state=seed),
+    "PANGate": lambda seed: PANGate(features="penultimate", random_state=seed, **PAPER_PAN),
     "SoftMoE": lambda seed: SoftMoE(gate_net="embedding", random_state=seed),
 }
 

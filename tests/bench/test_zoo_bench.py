@@ -10,7 +10,7 @@ from test_universal_bench import _data  # the same synthetic problem
 
 from skgate.bench._problems import _specs, zoo_groups
 from skgate.bench._zoo import (
-    PAN_ALL,
+    PAN_PAPER,
     ZOO_GATES,
     _SmallCNN,
     merge_zoo_runs,
@@ -45,7 +45,7 @@ def test_zoo_groups_refuse_sizes_they_cannot_split():
 def test_zoo_rows_fit_a_row_of_each_kind():
     data = _data((3, 4, 2), n=300)  # flat inputs: no CNN and no router over images
     # each way _fit builds a row: data-free, a pool with k labels, a gate, a reference
-    gates = ["energy", "UniversalGate() + pool, k = 5", "PANGate", PAN_ALL,
+    gates = ["energy", "UniversalGate() + pool, k = 5", "PANGate", PAN_PAPER,
              "linear probe (reference)"]
     assert set(gates) <= set(ZOO_GATES)
     rows = {r["gate"]: r for r in zoo_rows(data, 0, gates=gates)}

@@ -70,7 +70,7 @@ def _fitted_gate(**params):
 
 
 def test_none_claim_falls_back_to_the_fallback_gate():
-    gate, X = _fitted_gate(threshold=1 - 1e-12)  # no network is ever that sure
+    gate, X = _fitted_gate(threshold=1 - 1e-12, fallback=None)  # no network is that sure
     outputs = _outputs(X)
     assert not (gate.attribution_proba(outputs) > gate.threshold).any()
     expected = NaiveConcatGate().fit(outputs).route_proba(outputs)
@@ -122,7 +122,7 @@ def test_several_networks_per_expert_average_their_probabilities():
     outputs = _outputs(X)
     gate = PANGate(features="logits", n_networks=3, max_epochs=5, random_state=0).fit(
         outputs, y)
-    features = outputs.logits[0].astype(np.float32)
+    features = gate._features(outputs)[0].astype(np.float32)  # what network 0 reads
     vote = gate.networks_[0]
     members = [est.predict_proba(features) for est in vote.estimators_]
     # different initialisations and shuffles: the members differ
@@ -183,7 +183,7 @@ def test_same_random_state_same_decisions():
 
 def test_grid_search_over_features_and_hidden_layers():
     X, y = _quadrants()
-    moe = MixtureOfExperts(_experts(), gate=PANGate(max_epochs=10, random_state=0))
+    moe = MixtureOfExperts(_experts(), gate=PANGate(max_epochs=30, random_state=0))
     search = GridSearchCV(
         moe,
         {"gate__features": ["logits", "logit_stats"], "gate__hidden_layer_sizes": [(8,), (16, 8)]},
@@ -255,7 +255,7 @@ def test_negatives_make_each_network_independent_of_the_other_experts():
             three.gate_.networks_[k].predict_proba(features),
         )
     # without negatives, the "pos" network's negatives are the other experts' samples
-    dependent = PANGate(features="logits", max_epochs=5, random_state=0)
+    dependent = PANGate(features="logits", reads="own", max_epochs=5, random_state=0)
     a = MixtureOfExperts(_experts(), gate=dependent).fit(X, y)
     with pytest.warns(SkgateWarning, match="no labelled sample"):
         b = MixtureOfExperts(_experts() + [third], gate=dependent).fit(X[:300], y[:300])
@@ -319,8 +319,44 @@ def test_networks_that_read_every_expert_route_where_their_own_expert_cannot_tel
 
 def test_reading_every_expert_gives_each_network_the_same_concatenated_features():
     outputs, _, _ = ring_outputs(n=5)
-    own = PANGate()._features(outputs)
+    own = PANGate(reads="own")._features(outputs)
     every = PANGate(reads="all")._features(outputs)
     assert [f.shape for f in own] == [(5, 2)] * 3
     assert [f.shape for f in every] == [(5, 6)] * 3
     np.testing.assert_array_equal(every[1], np.hstack(own))
+
+
+def test_by_default_every_network_reads_every_expert_unless_negatives_are_given():
+    X, y = _quadrants()
+    negatives = np.full((100, 2), 9.0, dtype=np.float32)
+    default = MixtureOfExperts(_experts(), gate=PANGate(features="logits", max_epochs=2))
+    assert default.fit(X, y).gate_.reads_ == "all"
+    assert default.gate_.networks_[0][0].n_features_in_ == 4  # both experts' two logits
+    independent = MixtureOfExperts(_experts(), gate=PANGate(
+        features="logits", negatives=negatives, max_epochs=2)).fit(X, y)
+    assert independent.gate_.reads_ == "own"
+    assert independent.gate_.networks_[0][0].n_features_in_ == 2
+    paper = PANGate(features="logits", reads="own", negatives=None, max_epochs=2)
+    assert MixtureOfExperts(_experts(), gate=paper).fit(X, y).gate_.reads_ == "own"
+
+
+def test_the_default_fallback_is_the_most_confident_network():
+    gate, X = _fitted_gate(threshold=1 - 1e-12)  # no network claims: all fall back
+    outputs = _outputs(X)
+    assert gate.fallback_ == "attribution"
+    np.testing.assert_array_equal(gate.route(outputs),
+                                  gate.attribution_proba(outputs).argmax(axis=1))
+
+
+def test_a_gate_saved_before_reads_existed_routes_as_it_did():
+    # gates pickled before ``reads`` (and ``reads_``) existed: every network read its own
+    # expert, which the class attribute keeps
+    gate, X = _fitted_gate(reads="own")
+    outputs = _outputs(X)
+    routed = gate.route_proba(outputs)
+    state = gate.__getstate__()
+    del state["reads"], state["reads_"]
+    old = PANGate.__new__(PANGate)
+    old.__setstate__(state)
+    assert old._reads() == "own"
+    np.testing.assert_array_equal(old.route_proba(outputs), routed)
