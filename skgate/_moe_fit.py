@@ -93,8 +93,8 @@ class _FitMixin:
         """The function giving the experts' outputs on the gate's data in ``fit``: through
         ``memory`` for the frozen experts (each one's fingerprint computed once per
         fit), or the plain pass when ``memory`` is None."""
-        memory = check_memory(self.memory)
-        if self.memory is None or getattr(memory, "location", True) is None:
+        memory = check_memory(self.memory)  # None gives a Memory that stores nothing
+        if getattr(memory, "location", True) is None:
             return self._outputs
         fingerprints = [expert_fingerprint(expert) if expert.frozen else None
                         for expert in self.experts_]

@@ -260,6 +260,11 @@ class ExpertSet(_CacheMixin, _PassMixin):
             raw = self._forward_together(X, wanted, experts)
         else:  # the same blocks and batches in each expert's thread: the same results
             raw = self._map(lambda k: self._raw_one(k, X, wanted, together), experts)
+        return self._checked_outputs(X, raw)
+
+    def _checked_outputs(self, X, raw):
+        """The :class:`ExpertOutputs` of each expert's raw ``(logits, activations)``
+        over ``X``, checked."""
         checked = [self._check(k, z, acts) for k, (z, acts) in enumerate(raw)]
         return ExpertOutputs(self, X, [z for z, _ in checked], [acts for _, acts in checked])
 

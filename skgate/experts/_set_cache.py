@@ -86,8 +86,6 @@ class _CacheMixin:
         The outputs are those of :meth:`outputs` bit for bit: an expert's outputs are
         cached under how it cuts ``X`` into batches too (rounding depends on the
         batches' shapes)."""
-        from ._set import ExpertOutputs
-
         wanted = self._wanted(layers)
         together = self._together(X)
         block = self._block(X) if together else None
@@ -100,6 +98,4 @@ class _CacheMixin:
             return cached(self, k, X, tuple(wanted[k]), expert=fingerprints[k], data=data,
                           together=together, block=block)
 
-        raw = self._map(one, range(len(self)))
-        checked = [self._check(k, z, acts) for k, (z, acts) in enumerate(raw)]
-        return ExpertOutputs(self, X, [z for z, _ in checked], [acts for _, acts in checked])
+        return self._checked_outputs(X, self._map(one, range(len(self))))
